@@ -1,0 +1,93 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Runtime feature extractors: OpenVINO IR + numpy post-processing. No torch, no ROS."""
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from lightglue_ros.manifest import stage_entry
+from lightglue_ros.manifest import stage_path
+
+
+class Extractor:
+    """Base class: compiles the extractor IR once per input resolution and caches it.
+
+    Subclasses implement `extract(image)`; `self.conf` is the manifest's extractor section
+    updated with the caller's overrides (e.g. ``max_keypoints``, ``detection_threshold``).
+    """
+
+    def __init__(self, manifest: dict, core: ov.Core | None = None, device: str = 'CPU',
+                 config: dict | None = None, **overrides) -> None:
+        self.manifest = manifest
+        self.core = core or ov.Core()
+        self.device = device
+        # Keep the extractor in f32: bf16 moves keypoints (top-k changes), see DESIGN.md.
+        self.compile_config = {'INFERENCE_PRECISION_HINT': 'f32',
+                               'PERFORMANCE_HINT': 'LATENCY', **(config or {})}
+        unknown = set(overrides) - set(manifest['extractor'])
+        if unknown:
+            raise ValueError(f'unknown extractor option(s) {sorted(unknown)}; known: '
+                             f'{sorted(manifest["extractor"])}')
+        self.conf = {**manifest['extractor'], **overrides}
+        self.entry = stage_entry(manifest, 'extractor')
+        self._model = None
+        self._compiled = {}
+        params = manifest.get('params')
+        self.params = {}
+        if params:
+            with np.load(Path(manifest['model_dir']) / params['file']) as data:
+                self.params = {k: data[k] for k in data.files}
+
+    def compiled(self, height: int, width: int) -> ov.CompiledModel:
+        """Return the extractor compiled for a (height, width) input, compiling on first use."""
+        key = (height, width)
+        if key not in self._compiled:
+            if self._model is None:
+                self._model = self.core.read_model(stage_path(self.manifest, 'extractor'))
+            model = self._model.clone()
+            static = self.conf.get('input', {})
+            if static.get('height') is not None and \
+                    (static['height'], static['width']) != (height, width):
+                raise ValueError(f'this model set was converted for {static["height"]}x'
+                                 f'{static["width"]} input, got {height}x{width}; re-run '
+                                 'convert without --height/--width for any size')
+            shape = list(model.inputs[0].get_partial_shape())
+            shape = [d.get_length() if d.is_static else -1 for d in shape]
+            layout = self.conf.get('input', {}).get('layout', 'NCHW')
+            hw = (layout.index('H'), layout.index('W'))
+            shape[hw[0]], shape[hw[1]] = height, width
+            model.reshape({model.inputs[0]: ov.PartialShape(shape)})
+            self._compiled[key] = self.core.compile_model(model, self.device,
+                                                          self.compile_config)
+        return self._compiled[key]
+
+    def extract(self, image: np.ndarray) -> dict:
+        """Detect and describe keypoints.
+
+        :param image: (H, W, 3) float32 RGB in [0, 1], already at processing resolution.
+        :return: dict with `keypoints` (N, 2) float32 (x, y) pixels with pixel centres at
+            integer coordinates, `scores` (N,) float32, `descriptors` (N, D) float32.
+        """
+        raise NotImplementedError
+
+
+def create_extractor(manifest: dict, **kwargs) -> Extractor:
+    """Instantiate the runtime extractor named in the manifest."""
+    name = manifest['extractor']['name']
+    module = importlib.import_module(f'lightglue_ros.extractors.{name}')
+    return module.EXTRACTOR_CLASS(manifest, **kwargs)

@@ -1,0 +1,43 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Shared fixtures: model sets converted once per test session (and cached between runs)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Conversions are idempotent (checksums), so a warm cache makes reruns cheap; CI starts cold.
+MODEL_CACHE = Path(os.environ.get('LIGHTGLUE_ROS_TEST_MODELS', ROOT / '.cache' / 'test-models'))
+
+
+def _model_set(name: str) -> Path:
+    from lightglue_ros.convert import convert
+    out = MODEL_CACHE / name
+    convert(name, out, max_keypoints=1024)
+    return out
+
+
+@pytest.fixture(scope='session')
+def aliked_models() -> Path:
+    """Return the default ALIKED + LightGlue model set (direct route, fp32)."""
+    return _model_set('aliked')
+
+
+@pytest.fixture(scope='session')
+def disk_models() -> Path:
+    """Return the DISK + LightGlue model set (direct route, fp32)."""
+    return _model_set('disk')

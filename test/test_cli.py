@@ -1,0 +1,114 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""`lightglue-ros convert` on bad input: one clear error line, non-zero exit, no traceback."""
+
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m lightglue_ros.cli ARGS`."""
+    return subprocess.run([sys.executable, '-m', 'lightglue_ros.cli', *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    """Return the stderr lines that are not library warnings."""
+    return [line for line in proc.stderr.splitlines() if 'error' in line.lower()]
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """Assert exit 2, no traceback, and one error line containing every needle."""
+    assert proc.returncode == 2, proc.stderr
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_extractor(tmp_path):
+    proc = run_cli('convert', '--extractor', 'sift', '--output', str(tmp_path / 'm'))
+    assert_clean_error(proc, "unknown extractor 'sift'", 'aliked, disk, superpoint')
+
+
+def test_superpoint_needs_user_weights(tmp_path):
+    proc = run_cli('convert', '--extractor', 'superpoint', '--output', str(tmp_path / 'm'))
+    assert_clean_error(proc, '--extractor-weights', 'not shipped')
+
+
+def test_missing_weights_file(tmp_path):
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
+                   '--extractor-weights', str(tmp_path / 'nope.pth'),
+                   '--matcher-weights', str(tmp_path / 'nope2.pth'))
+    assert_clean_error(proc, 'nope.pth', 'does not exist')
+
+
+def test_not_a_checkpoint(tmp_path):
+    bogus = tmp_path / 'bogus.pth'
+    bogus.write_bytes(b'this is not a checkpoint')
+    from lightglue_ros.convert import default_weights
+    _, matcher = default_weights('aliked')
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
+                   '--extractor-weights', str(bogus), '--matcher-weights', str(matcher))
+    assert_clean_error(proc, 'bogus.pth', 'not a PyTorch checkpoint')
+
+
+@pytest.mark.parametrize('swap', ['extractor', 'matcher'])
+def test_mismatched_weights(tmp_path, swap):
+    """The other model's checkpoint (wrong keys) is rejected, naming the file."""
+    from lightglue_ros.convert import default_weights
+    ext, matcher = default_weights('aliked')
+    disk_ext, _ = default_weights('disk')
+    weights = (disk_ext, matcher) if swap == 'extractor' else (ext, ext)
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
+                   '--extractor-weights', str(weights[0]), '--matcher-weights', str(weights[1]))
+    assert_clean_error(proc, str(weights[0] if swap == 'extractor' else weights[1]),
+                       'does not fit')
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(blocker / 'm'))
+    assert_clean_error(proc, 'cannot write to output dir', str(blocker / 'm'))
+
+
+def test_bad_options(tmp_path):
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
+                   '--height', '480')
+    assert_clean_error(proc, '--height and --width')
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
+                   '--precision', 'int3')
+    assert_clean_error(proc, "unknown precision 'int3'")
+    proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
+                   '--via', 'tflite')
+    assert_clean_error(proc, "unknown route 'tflite'")
+
+
+def test_match_without_model_set(tmp_path):
+    """`match` on a folder without a model set tells how to build one."""
+    import cv2
+    import numpy as np
+    image = tmp_path / 'a.png'
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    proc = run_cli('match', str(image), str(image), '--models', str(tmp_path / 'none'))
+    assert_clean_error(proc, 'no manifest.json', 'lightglue-ros convert')
+    proc = run_cli('match', str(tmp_path / 'missing.png'), str(image), '--models',
+                   str(tmp_path / 'none'))
+    assert_clean_error(proc, 'No image at path')
