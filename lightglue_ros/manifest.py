@@ -33,7 +33,8 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
 
 
 def load_manifest(model_dir: Path | str, check_files: bool = True) -> dict:
-    """Read and validate `model_dir/manifest.json`.
+    """
+    Read and validate `model_dir/manifest.json`.
 
     :param model_dir: a directory written by `lightglue-ros convert`.
     :param check_files: also require every listed IR file to exist.
@@ -74,7 +75,8 @@ def load_manifest(model_dir: Path | str, check_files: bool = True) -> dict:
 
 
 def stage_entry(manifest: dict, stage: str) -> dict:
-    """Return the file entry of `stage` (e.g. 'extractor', 'layer_3').
+    """
+    Return the file entry of `stage` (e.g. 'extractor', 'layer_3').
 
     :raises ValueError: when the model set has no such stage.
     """

@@ -19,13 +19,13 @@ from pathlib import Path
 import time
 
 import cv2
-import numpy as np
-
 from lightglue_ros.engine import Engine
+import numpy as np
 
 
 def read_image(path: Path | str) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB.
+    """
+    Read an image file as (H, W, 3) uint8 RGB.
 
     :raises ValueError: when the file is missing or not an image.
     """
@@ -48,15 +48,17 @@ def to_rgb_float(image: np.ndarray) -> np.ndarray:
         raise ValueError(f'expected a grey or RGB image, got shape {image.shape}')
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f'empty image of shape {image.shape}')
+    # Divide in float64 then round once, exactly as the reference's numpy_image_to_torch.
     if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255.0)
+        return (image / 255.0).astype(np.float32)
     if image.dtype == np.uint16:
-        return image.astype(np.float32) / np.float32(65535.0)
+        return (image / 65535.0).astype(np.float32)
     return image.astype(np.float32)
 
 
 def resize_long_side(image: np.ndarray, size: int | None) -> tuple[np.ndarray, tuple]:
-    """Resize so that the long side is `size`, as the reference preprocessing does.
+    """
+    Resize so that the long side is `size`, as the reference preprocessing does.
 
     Same output size rule (truncation) and Gaussian anti-aliasing before downscaling as the
     reference (kornia resize, side='long', antialias=True, bilinear, half-pixel centres).
@@ -85,7 +87,8 @@ def resize_long_side(image: np.ndarray, size: int | None) -> tuple[np.ndarray, t
 
 
 class Pipeline:
-    """Match image pairs with one engine, extracting each frame once.
+    """
+    Match image pairs with one engine, extracting each frame once.
 
     :param engine: a loaded `Engine`.
     :param resize: long side for extraction (None: the model set's default, 0: no resize).
@@ -99,7 +102,8 @@ class Pipeline:
         self._cache = OrderedDict()
 
     def features(self, image: np.ndarray, frame_id=None) -> dict:
-        """Extract features of one image; keypoints are in original-image pixels.
+        """
+        Extract features of one image; keypoints are in original-image pixels.
 
         :param image: grey or RGB image (uint8, uint16 or float in [0, 1]).
         :param frame_id: any hashable; a repeated id returns the cached features.
@@ -122,7 +126,8 @@ class Pipeline:
         return feats
 
     def match_pair(self, image0: np.ndarray, image1: np.ndarray, id0=None, id1=None) -> dict:
-        """Extract (or reuse) both feature sets and match them.
+        """
+        Extract (or reuse) both feature sets and match them.
 
         :return: dict with `keypoints0`, `keypoints1`, `matches` (K, 2), `scores` (K,),
             `stop_layer`, `prune0`, `prune1` and `timings_ms` (extract0, extract1, match,

@@ -21,7 +21,8 @@ PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry')
 
 
 def photo(name: str = 'astronaut') -> np.ndarray:
-    """Return a scikit-image sample photo as (H, W, 3) uint8 RGB.
+    """
+    Return a scikit-image sample photo as (H, W, 3) uint8 RGB.
 
     :raises ValueError: when scikit-image is missing or the name is unknown.
     """
@@ -40,7 +41,7 @@ def photo(name: str = 'astronaut') -> np.ndarray:
 
 def homography(shape: tuple, angle_deg: float = 12.0, scale: float = 0.85,
                shift: tuple = (20.0, -15.0), perspective: tuple = (2e-4, -1e-4)) -> np.ndarray:
-    """Return a 3x3 homography (x1 ~ H x0) of a rotation/scale about the image centre plus tilt."""
+    """Return a 3x3 homography x1 ~ H x0: rotation and scale about the centre, plus tilt."""
     h, w = shape[:2]
     centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], np.float64)
     a = np.deg2rad(angle_deg)

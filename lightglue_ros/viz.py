@@ -19,13 +19,15 @@ import numpy as np
 
 
 def draw_matches(image0: np.ndarray, image1: np.ndarray, kpts0: np.ndarray, kpts1: np.ndarray,
-                 matches: np.ndarray, scores: np.ndarray, max_lines: int = 2000) -> np.ndarray:
-    """Return a BGR uint8 canvas with both images and the matches.
+                 matches: np.ndarray, scores: np.ndarray, max_lines: int = 300) -> np.ndarray:
+    """
+    Return a BGR uint8 canvas with both images and the matches.
 
     :param image0: (H, W, 3) RGB uint8 or grey image.
     :param kpts0: (N0, 2) keypoints in image0 pixels.
     :param matches: (K, 2) indices into kpts0 / kpts1.
-    :param scores: (K,) match scores in [0, 1]; low = red, high = green (viridis-like turbo).
+    :param scores: (K,) match scores in [0, 1]; low = red, high = green.
+    :param max_lines: draw at most this many matches (an even subsample), so it stays legible.
     """
     def as_bgr(image):
         image = np.asarray(image)
@@ -50,11 +52,14 @@ def draw_matches(image0: np.ndarray, image1: np.ndarray, kpts0: np.ndarray, kpts
         cv2.circle(canvas, tuple(int(round(v)) for v in kp + offset), 1, (255, 200, 0), -1,
                    cv2.LINE_AA)
     if len(matches):
-        order = np.argsort(scores)[-max_lines:]
-        levels = np.clip(np.asarray(scores)[order] * 255.0, 0, 255).astype(np.uint8)
-        colours = cv2.applyColorMap(levels[:, None], cv2.COLORMAP_TURBO)[:, 0]
-        for (i, j), colour in zip(np.asarray(matches)[order], colours):
+        matches, scores = np.asarray(matches), np.asarray(scores, np.float64)
+        count = min(max_lines, len(matches))
+        keep = np.unique(np.linspace(0, len(matches) - 1, count).astype(int))
+        lines = canvas.copy()
+        for (i, j), score in zip(matches[keep], np.clip(scores[keep], 0, 1)):
             p0 = tuple(int(round(v)) for v in kpts0[i])
             p1 = tuple(int(round(v)) for v in kpts1[j] + offset)
-            cv2.line(canvas, p0, p1, tuple(int(c) for c in colour), 1, cv2.LINE_AA)
+            colour = (0, int(255 * score), int(255 * (1 - score)))  # BGR: red -> green
+            cv2.line(lines, p0, p1, colour, 1, cv2.LINE_AA)
+        canvas = cv2.addWeighted(lines, 0.8, canvas, 0.2, 0)
     return canvas

@@ -18,12 +18,11 @@ import json
 import logging
 import time
 
-import openvino as ov
-import pytest
-
 from lightglue_ros.convert import convert
 from lightglue_ros.manifest import load_manifest
 from lightglue_ros.manifest import sha256_file
+import openvino as ov
+import pytest
 
 
 @pytest.mark.parametrize('name', ['aliked', 'disk'])

@@ -18,9 +18,8 @@ import ast
 import importlib.util
 from pathlib import Path
 
-import pytest
-
 from lightglue_ros.cli import build_parser
+import pytest
 
 LAUNCH = Path(__file__).resolve().parent.parent / 'launch' / 'convert.launch.py'
 

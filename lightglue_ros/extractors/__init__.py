@@ -17,15 +17,15 @@
 import importlib
 from pathlib import Path
 
+from lightglue_ros.manifest import stage_entry
+from lightglue_ros.manifest import stage_path
 import numpy as np
 import openvino as ov
 
-from lightglue_ros.manifest import stage_entry
-from lightglue_ros.manifest import stage_path
-
 
 class Extractor:
-    """Base class: compiles the extractor IR once per input resolution and caches it.
+    """
+    Base class: compiles the extractor IR once per input resolution and caches it.
 
     Subclasses implement `extract(image)`; `self.conf` is the manifest's extractor section
     updated with the caller's overrides (e.g. ``max_keypoints``, ``detection_threshold``).
@@ -77,7 +77,8 @@ class Extractor:
         return self._compiled[key]
 
     def extract(self, image: np.ndarray) -> dict:
-        """Detect and describe keypoints.
+        """
+        Detect and describe keypoints.
 
         :param image: (H, W, 3) float32 RGB in [0, 1], already at processing resolution.
         :return: dict with `keypoints` (N, 2) float32 (x, y) pixels with pixel centres at
