@@ -47,6 +47,7 @@ class Extractor:
         self.entry = stage_entry(manifest, 'extractor')
         self._model = None
         self._compiled = {}
+        self._requests = {}
         params = manifest.get('params')
         self.params = {}
         if params:
@@ -60,21 +61,29 @@ class Extractor:
             if self._model is None:
                 self._model = self.core.read_model(stage_path(self.manifest, 'extractor'))
             model = self._model.clone()
-            static = self.conf.get('input', {})
-            if static.get('height') is not None and \
-                    (static['height'], static['width']) != (height, width):
-                raise ValueError(f'this model set was converted for {static["height"]}x'
-                                 f'{static["width"]} input, got {height}x{width}; re-run '
-                                 'convert without --height/--width for any size')
-            shape = list(model.inputs[0].get_partial_shape())
-            shape = [d.get_length() if d.is_static else -1 for d in shape]
+            shape = [d.get_length() if d.is_static else -1
+                     for d in model.inputs[0].get_partial_shape()]
             layout = self.conf.get('input', {}).get('layout', 'NCHW')
             hw = (layout.index('H'), layout.index('W'))
+            # A static IR (convert --height/--width) takes only the size it was built for,
+            # which may be padded beyond the camera size; subclasses word the user-facing error.
+            fixed = (shape[hw[0]], shape[hw[1]])
+            if min(fixed) > 0 and fixed != key:
+                raise ValueError(f'this model set was converted for a {fixed[0]}x{fixed[1]} '
+                                 f'network input, got {height}x{width}; re-run convert without '
+                                 '--height/--width for any size')
             shape[hw[0]], shape[hw[1]] = height, width
             model.reshape({model.inputs[0]: ov.PartialShape(shape)})
             self._compiled[key] = self.core.compile_model(model, self.device,
                                                           self.compile_config)
         return self._compiled[key]
+
+    def request(self, height: int, width: int) -> ov.InferRequest:
+        """Return the reusable infer request for a (height, width) input (one per size)."""
+        key = (height, width)
+        if key not in self._requests:
+            self._requests[key] = self.compiled(height, width).create_infer_request()
+        return self._requests[key]
 
     def extract(self, image: np.ndarray) -> dict:
         """

@@ -247,14 +247,12 @@ class AlikedExtractor(Extractor):
         super().__init__(*args, **kwargs)
         self.divisible_by = int(self.conf['input'].get('divisible_by', 32))
         # A static IR was converted for the padded size; remember the size callers must pass.
-        self.static_size = None
         inp = self.conf['input']
+        self.static_size = None
         if inp.get('height') is not None:
             self.static_size = (int(inp['height']), int(inp['width']))
-            top, bottom, left, right = pad_amounts(*self.static_size, self.divisible_by)
-            self.conf['input'] = {**inp, 'height': self.static_size[0] + top + bottom,
-                                  'width': self.static_size[1] + left + right}
-        self._requests = {}
+        self.output_names = self.conf.get('outputs',
+                                          ['scores', 'feat1', 'feat2', 'feat3', 'feat4'])
         head = self.params
         if not head:
             raise ValueError('the ALIKED model set lacks extractor_params.npz (SDDH weights); '
@@ -274,16 +272,9 @@ class AlikedExtractor(Extractor):
 
     def _infer(self, image: np.ndarray) -> list:
         """Run the CNN; the returned arrays are views valid until the next call."""
-        height, width = image.shape[2:]
-        cached = self._requests.get((height, width))
-        if cached is None:
-            compiled = self.compiled(height, width)
-            names = self.conf.get('outputs', ['scores', 'feat1', 'feat2', 'feat3', 'feat4'])
-            cached = (compiled.create_infer_request(), [compiled.output(n) for n in names])
-            self._requests[(height, width)] = cached
-        request, ports = cached
+        request = self.request(*image.shape[2:])
         request.infer({0: image}, share_inputs=True, share_outputs=True)
-        return [request.get_tensor(port).data for port in ports]
+        return [request.get_tensor(name).data for name in self.output_names]
 
     def extract(self, image: np.ndarray) -> dict:
         """

@@ -24,7 +24,6 @@ the 128 descriptor channels are computed at the keypoints only (see models/disk.
 import cv2
 from lightglue_ros.extractors import Extractor
 import numpy as np
-import openvino as ov
 
 
 def strict_maxima(heatmap: np.ndarray, window: int) -> np.ndarray:
@@ -119,13 +118,6 @@ class DiskExtractor(Extractor):
             if key not in self.params:
                 raise ValueError(f'model set {self.manifest.get("model_dir")} lacks the DISK '
                                  f'parameter {key!r} in extractor_params.npz; re-run convert')
-        self._requests = {}
-
-    def _request(self, height: int, width: int) -> ov.InferRequest:
-        key = (height, width)
-        if key not in self._requests:
-            self._requests[key] = self.compiled(height, width).create_infer_request()
-        return self._requests[key]
 
     def extract(self, image: np.ndarray) -> dict:
         """
@@ -147,7 +139,7 @@ class DiskExtractor(Extractor):
         batch = np.zeros((1, 3, padded_h, padded_w), np.float32)
         batch[0, :, :height, :width] = image.transpose(2, 0, 1)
 
-        request = self._request(padded_h, padded_w)
+        request = self.request(padded_h, padded_w)
         request.infer({0: batch})
         heatmap = request.get_output_tensor(0).data[0, :height, :width]
         features = request.get_output_tensor(1).data[0]

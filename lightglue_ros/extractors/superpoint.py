@@ -24,7 +24,6 @@ bilinearly from the coarse map with the reference's coordinate normalisation, L2
 import cv2
 from lightglue_ros.extractors import Extractor
 import numpy as np
-import openvino as ov
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # the reference's RGB -> grey
 CELL = 8
@@ -123,13 +122,6 @@ class SuperPointExtractor(Extractor):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._requests = {}
-
-    def _request(self, height: int, width: int) -> ov.InferRequest:
-        key = (height, width)
-        if key not in self._requests:
-            self._requests[key] = self.compiled(height, width).create_infer_request()
-        return self._requests[key]
 
     def extract(self, image: np.ndarray) -> dict:
         """
@@ -144,7 +136,7 @@ class SuperPointExtractor(Extractor):
         if height < CELL or width < CELL:
             raise ValueError(f'SuperPoint needs an image of at least {CELL}x{CELL} pixels, '
                              f'got {height}x{width}')
-        request = self._request(height, width)
+        request = self.request(height, width)
         request.infer({0: grey[None, None]})
         scores = request.get_output_tensor(0).data[0].copy()
         coarse = request.get_output_tensor(1).data[0]

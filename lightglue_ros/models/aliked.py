@@ -75,10 +75,13 @@ class DeformConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve `x` (B, C, H, W) at learned offsets."""
-        # Offsets are clamped to a quarter of the larger side; computed from the tensor shape
-        # so that the bound follows a dynamic input size in the IR.
-        size = torch._shape_as_tensor(x)[2:].max().to(x.dtype)
-        bound = size / 4.0
+        # Offsets are clamped to a quarter of the larger side. Under tracing (the direct
+        # route) the bound is read from the tensor shape so that it follows a dynamic input
+        # size in the IR; torch.export (the ONNX route, static shapes) takes a constant.
+        if torch.jit.is_tracing():
+            bound = torch._shape_as_tensor(x)[2:].max().to(x.dtype) / 4.0
+        else:
+            bound = torch.tensor(max(x.shape[2:]) / 4.0, dtype=x.dtype)
         offset = torch.minimum(torch.maximum(self.offset_conv(x), -bound), bound)
         return torchvision.ops.deform_conv2d(x, offset, self.regular_conv.weight,
                                              padding=(1, 1))
@@ -232,7 +235,6 @@ def build(weights_path: Path | str, conf: dict) -> tuple[AlikedNet, dict]:
     variant, arch = infer_variant(state, weights_path)
     model = AlikedNet(*arch)
     load_strict(model, state, weights_path, 'ALIKED')
-    model.eval()
     manifest_conf = {
         'name': 'aliked',
         'variant': variant,

@@ -68,7 +68,7 @@ def load_checkpoint(path: Path | str) -> dict:
 
 def load_strict(module: torch.nn.Module, state: dict, path: Path | str, what: str) -> None:
     """
-    Load `state` into `module` requiring the exact key set and shapes.
+    Load `state` into `module` requiring the exact key set and shapes; leave it in eval mode.
 
     :raises ValueError: naming missing/unexpected keys or shape mismatches and the file.
     """
@@ -89,3 +89,4 @@ def load_strict(module: torch.nn.Module, state: dict, path: Path | str, what: st
         raise ValueError(f'{path} does not fit the {what} model: keys ' + ', '.join(parts)
                          + f'; pass the {what} checkpoint that matches --extractor')
     module.load_state_dict(state, strict=True)
+    module.eval()

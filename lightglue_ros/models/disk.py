@@ -180,7 +180,6 @@ def build(weights_path: Path | str, conf: dict) -> tuple[Disk, dict]:
     model = Disk()
     state = load_checkpoint(weights_path)
     load_strict(model, state, weights_path, 'DISK')
-    model.eval()
     merged = {**default_conf, **{k: v for k, v in conf.items() if k in default_conf}}
     manifest_conf = {
         'name': 'disk',

@@ -298,7 +298,6 @@ def build(extractor_name: str, weights_path: Path | str) -> tuple:
     model = LightGlue(input_dim, DEFAULT_CONF['descriptor_dim'], DEFAULT_CONF['num_heads'],
                       n_layers)
     load_strict(model, state, weights_path, 'matcher')
-    model.eval()
     conf = {
         'name': 'lightglue',
         'n_layers': n_layers,

@@ -29,7 +29,6 @@ remaining candidates as torch.topk does (ALIKED and SuperPoint: suppressed pixel
 DISK: non-maxima); which ones is not defined and may differ between backends.
 """
 
-import copy
 import math
 
 from lightglue_ros.models.base import Stage
@@ -37,7 +36,6 @@ from lightglue_ros.models.lightglue import LightGlue
 import torch
 from torch import nn
 import torch.nn.functional as F
-import torchvision
 
 STAGE_NAME = 'static_pipeline'
 OUTPUT_NAMES = ['keypoints', 'matches0', 'mscores0']
@@ -115,37 +113,6 @@ def gather_rows(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return table.gather(1, flat).reshape(*indices.shape, table.shape[-1])
 
 
-class StaticDeformConv(nn.Module):
-    """
-    ALIKED's deformable convolution with the offset bound fixed by the static input size.
-
-    models.aliked.DeformConv reads the bound from the runtime shape (for dynamic IR), which
-    torch.export (the ONNX route) cannot trace; the weights are shared with `conv`.
-    """
-
-    def __init__(self, conv: nn.Module) -> None:
-        super().__init__()
-        self.offset_conv = conv.offset_conv
-        self.regular_conv = conv.regular_conv
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Convolve `x` (B, C, H, W) at learned offsets, clamped to a quarter of max(H, W)."""
-        bound = max(x.shape[2:]) / 4.0
-        offset = self.offset_conv(x).clamp(-bound, bound)
-        return torchvision.ops.deform_conv2d(x, offset, self.regular_conv.weight,
-                                             padding=(1, 1))
-
-
-def _static_copy(module: nn.Module) -> nn.Module:
-    """Return a structural copy of `module` sharing its weights, with static DeformConvs."""
-    from lightglue_ros.models.aliked import DeformConv
-    if isinstance(module, DeformConv):
-        return StaticDeformConv(module)
-    clone = copy.copy(module)
-    clone._modules = {name: _static_copy(child) for name, child in module._modules.items()}
-    return clone
-
-
 class AlikedFront(nn.Module):
     """
     ALIKED on a (B, 3, H, W) batch: padding, CNN, DKD top-k with soft-argmax, SDDH.
@@ -159,8 +126,7 @@ class AlikedFront(nn.Module):
         super().__init__()
         from lightglue_ros.models.aliked import DIVISIBLE_BY
         from lightglue_ros.models.aliked import SCALES
-        # A copy: the extractor stage converts `net` itself, with its dynamic offset bound.
-        self.net = _static_copy(net)
+        self.net = net
         self.height, self.width, self.k, self.radius = height, width, max_keypoints, nms_radius
         self.scales = SCALES
         # The reference InputPadder: replicate padding, the smaller half before.

@@ -107,7 +107,6 @@ def build(weights_path: Path | str | None, conf: dict) -> tuple[SuperPoint, dict
     model = SuperPoint()
     state = load_checkpoint(weights_path)
     load_strict(model, state, weights_path, 'SuperPoint')
-    model.eval()
     merged = {**default_conf, **{k: v for k, v in conf.items() if k in default_conf}}
     manifest_conf = {
         'name': 'superpoint',
