@@ -70,7 +70,7 @@ class Engine:
                                        precision=self.precision,
                                        depth_confidence=depth_confidence,
                                        width_confidence=width_confidence,
-                                       filter_threshold=filter_threshold)
+                                       filter_threshold=filter_threshold, config=config)
 
     @property
     def name(self) -> str:

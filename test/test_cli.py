@@ -112,3 +112,31 @@ def test_match_without_model_set(tmp_path):
     proc = run_cli('match', str(tmp_path / 'missing.png'), str(image), '--models',
                    str(tmp_path / 'none'))
     assert_clean_error(proc, 'No image at path')
+
+
+def test_match_sample_pair(aliked_models, tmp_path):
+    """`match` on a photo and a known warp of it: JSON contract, PNG, matches follow the warp."""
+    import cv2
+    import json
+    import numpy as np
+    from lightglue_ros import samples
+    image0, image1, mat = samples.warped_pair('coffee')
+    for name, image in (('a.png', image0), ('b.png', image1)):
+        cv2.imwrite(str(tmp_path / name), image[..., ::-1])
+    proc = run_cli('match', str(tmp_path / 'a.png'), str(tmp_path / 'b.png'), '--models',
+                   str(aliked_models), '--json', str(tmp_path / 'out.json'), '--viz',
+                   str(tmp_path / 'out.png'), '--max-keypoints', '512')
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / 'out.json').read_text())
+    assert set(result) == {'keypoints0', 'keypoints1', 'matches', 'scores', 'stop_layer',
+                           'timings_ms'}
+    assert set(result['timings_ms']) == {'extract0', 'extract1', 'match', 'total'}
+    kpts0, kpts1 = np.array(result['keypoints0']), np.array(result['keypoints1'])
+    matches = np.array(result['matches'])
+    assert 0 < len(kpts0) <= 512 and 0 < len(kpts1) <= 512
+    assert len(matches) >= 100 and len(result['scores']) == len(matches)
+    assert 1 <= result['stop_layer'] <= 9
+    err = samples.reprojection_error(kpts0[matches[:, 0]], kpts1[matches[:, 1]], mat)
+    assert (err < 3).mean() > 0.9, f'only {(err < 3).mean():.2f} of matches within 3 px'
+    png = cv2.imread(str(tmp_path / 'out.png'))
+    assert png.shape[1] == image0.shape[1] + 10 + image1.shape[1]
