@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+import subprocess
 import sys
 
 import numpy as np
@@ -184,10 +185,13 @@ def run_demo(args) -> int:
     if not (args.models / MANIFEST_NAME).is_file():
         logger.info('no model set in %s: converting the default (aliked + lightglue)',
                     args.models)
-        run_convert(argparse.Namespace(
-            extractor='aliked', output=args.models, extractor_weights=None,
-            matcher_weights=None, max_keypoints=2048, height=None, width=None,
-            precision='fp32', via='direct', static_pipeline=False, force=False))
+        # In a child process: torch stays out of the runtime process (seen here: torch,
+        # OpenVINO and numpy's OpenBLAS in one process once left a BLAS call spinning).
+        proc = subprocess.run([sys.executable, '-m', 'lightglue_ros.cli', 'convert',
+                               '--extractor', 'aliked', '--output', str(args.models)])
+        if proc.returncode != 0:
+            raise UsageError(f'converting the default model set into {args.models} failed '
+                             '(see above)')
     image0, image1, mat = samples.warped_pair(args.photo)
     pipeline = make_pipeline(args)
     result = match_images(pipeline, image0, image1, repeat=3)
