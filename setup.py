@@ -48,6 +48,7 @@ setup(
     entry_points={
         'console_scripts': [
             'lightglue-ros = lightglue_ros.cli:main',
+            'matcher_node = lightglue_ros.node:main',
         ],
     },
 )

@@ -101,6 +101,10 @@ class Pipeline:
         self.cache_size = cache_size
         self._cache = OrderedDict()
 
+    def clear_cache(self) -> None:
+        """Forget cached features (after a change of resize or keypoint settings)."""
+        self._cache.clear()
+
     def features(self, image: np.ndarray, frame_id=None) -> dict:
         """
         Extract features of one image; keypoints are in original-image pixels.

@@ -12,12 +12,24 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Embedded default inputs: real photos from scikit-image's wheel under known warps."""
+"""
+Embedded default inputs: real photos from scikit-image's wheel under known warps.
+
+`warped_pair` gives two views related by a homography; `camera_motion_sequence` renders a
+camera moving through a non-planar scene of photo planes with known poses, and
+`write_sample_bag` stores such a sequence as a rosbag2 with CameraInfo and its ground truth.
+"""
+
+import json
+from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry')
+# Extra scikit-image pictures that only tile the background of `camera_motion_sequence`.
+_BACKGROUND = ('rocket', 'immunohistochemistry', 'astronaut', 'camera', 'coffee', 'chelsea')
 
 
 def photo(name: str = 'astronaut') -> np.ndarray:
@@ -28,6 +40,10 @@ def photo(name: str = 'astronaut') -> np.ndarray:
     """
     if name not in PHOTOS:
         raise ValueError(f'unknown sample photo {name!r}; choose one of {", ".join(PHOTOS)}')
+    return _skimage(name)
+
+
+def _skimage(name: str) -> np.ndarray:
     try:
         from skimage import data
     except ImportError:
@@ -69,3 +85,196 @@ def reprojection_error(kpts0: np.ndarray, kpts1: np.ndarray, mat: np.ndarray) ->
         return np.zeros(0)
     pts = cv2.perspectiveTransform(kpts0.reshape(-1, 1, 2).astype(np.float64), mat)[:, 0]
     return np.linalg.norm(pts - kpts1, axis=1)
+
+
+class CameraSequence(NamedTuple):
+    """
+    Frames of a known camera motion through a non-planar scene.
+
+    ``frames``: list of (H, W, 3) uint8 RGB images. ``K``: (3, 3) intrinsics, shared by all
+    frames, no distortion. ``poses``: (N, 4, 4) world-to-camera transforms: a world point X_w
+    is at X_i = R_i X_w + t_i in camera i (optical frame: x right, y down, z forward). The
+    world frame is camera 0's, so ``poses[0]`` is the identity. Units are metres.
+    """
+
+    frames: list
+    K: np.ndarray
+    poses: np.ndarray
+
+
+def relative_pose(poses: np.ndarray, i: int = 0, j: int = 1) -> np.ndarray:
+    """Return T_itoj (4x4): X_j = R X_i + t, as T_0to1 in eval/pairs_with_gt.txt."""
+    return poses[j] @ np.linalg.inv(poses[i])
+
+
+def _rot_y(deg: float) -> np.ndarray:
+    a = np.deg2rad(deg)
+    return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+
+
+def _square_tile(name: str, size: int = 512) -> np.ndarray:
+    image = _skimage(name)
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return cv2.resize(image[top:top + side, left:left + side], (size, size),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _plane(texture: np.ndarray, centre, width: float, yaw_deg: float, texel: float) -> tuple:
+    """
+    Place a photo as a rectangle in the world, turned by `yaw_deg` about the vertical.
+
+    :param texel: metres per texture pixel after resampling (close to a camera pixel's
+        footprint, so that the renderer neither aliases nor blurs much).
+    :return: (texture, M, origin, normal): world point = M @ (col, row, 1).
+    """
+    h, w = texture.shape[:2]
+    cols = max(2, round(width / texel))
+    rows = max(2, round(cols * h / w))
+    texture = cv2.resize(texture, (cols, rows), interpolation=cv2.INTER_AREA)
+    rot = _rot_y(yaw_deg)
+    right, down = rot[:, 0] * texel, rot[:, 1] * texel
+    origin = np.asarray(centre, np.float64) - right * (cols - 1) / 2 - down * (rows - 1) / 2
+    return texture, np.column_stack([right, down, origin]), origin, rot[:, 2]
+
+
+def _scene(photo_name: str, foreground: tuple) -> list:
+    """Return the photo planes: a mosaic wall 8 m ahead and two nearer, turned photos."""
+    for name in (photo_name, *foreground):
+        if name not in PHOTOS:
+            photo(name)  # raises the error listing the choices
+    names = []
+    for name in (photo_name,) + _BACKGROUND:
+        if name not in names and name not in foreground:
+            names.append(name)
+    tiles = [_square_tile(n) for n in names[:4]]
+    wall = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    planes = [_plane(wall, (0.8, 0.0, 8.0), 13.0, 0.0, 0.012)]
+    if len(foreground) > 0:
+        planes.append(_plane(photo(foreground[0]), (-0.9, 0.25, 3.0), 1.4, -15.0, 0.005))
+    if len(foreground) > 1:
+        planes.append(_plane(photo(foreground[1]), (1.1, -0.2, 4.5), 1.8, 35.0, 0.008))
+    return planes
+
+
+def render_view(planes: list, kmat: np.ndarray, pose: np.ndarray,
+                size: tuple = (640, 480)) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Render photo planes seen from a camera, nearest plane in front (per-pixel depth test).
+
+    :param pose: 4x4 world-to-camera transform.
+    :param size: (width, height) in pixels.
+    :return: (H, W, 3) uint8 RGB image and (H, W) float32 depth in metres (inf: nothing).
+    """
+    width, height = size
+    rot, trans = pose[:3, :3], pose[:3, 3]
+    xs, ys = np.meshgrid(np.arange(width), np.arange(height))
+    rays = np.stack([xs, ys, np.ones_like(xs)], -1).astype(np.float64) @ np.linalg.inv(kmat).T
+    image = np.zeros((height, width, 3), np.uint8)
+    depth = np.full((height, width), np.inf, np.float32)
+    for texture, mmat, origin, normal in planes:
+        # Homography texture (col, row, 1) -> pixel of this camera: K [R | t] M.
+        hmat = kmat @ (rot @ mmat + np.outer(trans, [0, 0, 1]))
+        colour = cv2.warpPerspective(texture, hmat, size, flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REPLICATE)
+        inside = cv2.warpPerspective(np.ones(texture.shape[:2], np.uint8), hmat, size,
+                                     flags=cv2.INTER_NEAREST, borderValue=0) > 0
+        # Depth along each pixel's ray (z = 1) to the plane n.X = n.P in camera coordinates;
+        # negative depth means the plane is behind the camera (the homography ignores that).
+        n_cam, p_cam = rot @ normal, rot @ origin + trans
+        with np.errstate(divide='ignore', invalid='ignore'):
+            z = (n_cam @ p_cam) / (rays @ n_cam)
+        front = inside & (z > 0) & (z < depth)
+        image[front] = colour[front]
+        depth[front] = z[front]
+    return image, depth
+
+
+def camera_motion_sequence(n_frames: int = 8, photo: str = 'astronaut',
+                           foreground: tuple = ('coffee', 'chelsea'),
+                           size: tuple = (640, 480), focal: float = 500.0,
+                           step: tuple = (0.06, 0.0, 0.12),
+                           yaw_deg: float = 1.5) -> CameraSequence:
+    """
+    Render a camera moving through a non-planar scene built from real photos.
+
+    The scene: a 13 m wide wall 8 m ahead tiled with `photo` and three other scikit-image
+    pictures, a `foreground[0]` photo 3 m ahead on the left (turned 15 degrees) and a
+    `foreground[1]` photo 4.5 m ahead on the right (turned 35 degrees), with occlusion. Frame i
+    has its centre at i * `step` (metres, camera-0 axes: x right, y down, z forward) and is
+    turned i * `yaw_deg` to the right about the vertical. Deterministic.
+
+    :param photo: one of `PHOTOS`, the first tile of the wall.
+    :param foreground: up to two of `PHOTOS` for the near planes (fewer: fewer planes).
+    :param size: (width, height) in pixels; the principal point is the image centre.
+    :param focal: focal length in pixels.
+    :return: CameraSequence(frames, K, poses); see its docstring for the pose convention and
+        `relative_pose` for T_0to1 between two frames.
+    """
+    if n_frames < 1:
+        raise ValueError(f'n_frames must be >= 1, got {n_frames}')
+    width, height = size
+    kmat = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
+    planes = _scene(photo, tuple(foreground))
+    poses = np.tile(np.eye(4), (n_frames, 1, 1))
+    for i in range(n_frames):
+        rot = _rot_y(i * yaw_deg).T  # camera-to-world is a yaw; invert for world-to-camera
+        poses[i, :3, :3] = rot
+        poses[i, :3, 3] = -rot @ (i * np.asarray(step, np.float64))
+    frames = [render_view(planes, kmat, pose, (width, height))[0] for pose in poses]
+    return CameraSequence(frames, kmat, poses)
+
+
+def ground_truth_path(bag: Path | str) -> Path:
+    """Return where `write_sample_bag` stores the ground truth of `bag`: <bag>.gt.json."""
+    bag = Path(bag)
+    return bag.parent / f'{bag.name}.gt.json'
+
+
+def write_sample_bag(out: Path | str, n_frames: int = 8, rate: float = 10.0,
+                     topic: str = '/camera/image_raw', frame_id: str = 'camera',
+                     storage: str = 'mcap', start: float = 1.0, compressed: bool = False,
+                     overwrite: bool = False, **motion) -> dict:
+    """
+    Write `camera_motion_sequence` as a rosbag2 (rgb8 Image + CameraInfo) and its ground truth.
+
+    Frame i is stamped start + i / rate seconds. The ground truth also goes to
+    `ground_truth_path(out)` as JSON (read it back with `read_ground_truth`).
+
+    :param motion: further arguments of `camera_motion_sequence` (photo, step, yaw_deg, ...).
+    :return: dict with K (3, 3), poses (N, 4, 4, world-to-camera, world = camera 0),
+        stamps_ns (N,), topic, camera_info_topic, frame_id, bag and json paths.
+    """
+    from lightglue_ros import bag
+    seq = camera_motion_sequence(n_frames, **motion)
+    stamps = [round((start + i / rate) * 1e9) for i in range(n_frames)]
+    path = bag.write_images(out, seq.frames, stamps, camera_info=seq.K, topic=topic,
+                            frame_id=frame_id, encoding='rgb8', storage=storage,
+                            compressed=compressed, overwrite=overwrite)
+    truth = {
+        'convention': 'poses[i] maps world to camera i: X_i = R X_w + t (world = camera 0, '
+                      'optical axes x right, y down, z forward, metres); T_0to1 between '
+                      'frames i and j is poses[j] @ inv(poses[i])',
+        'K': seq.K.tolist(), 'poses': seq.poses.tolist(), 'stamps_ns': stamps,
+        'size': [int(seq.frames[0].shape[1]), int(seq.frames[0].shape[0])],
+        'topic': topic, 'camera_info_topic': bag.sibling_topic(topic), 'frame_id': frame_id,
+    }
+    json_path = ground_truth_path(path)
+    json_path.write_text(json.dumps(truth, indent=1) + '\n')
+    return read_ground_truth(json_path) | {'bag': path}
+
+
+def read_ground_truth(path: Path | str) -> dict:
+    """Read a `write_sample_bag` ground truth (JSON path or bag path) with numpy arrays."""
+    path = Path(path)
+    if path.suffix != '.json':
+        path = ground_truth_path(path)
+    if not path.is_file():
+        raise ValueError(f'no ground truth at {path}; write it with samples.write_sample_bag')
+    truth = json.loads(path.read_text())
+    truth['K'] = np.array(truth['K'], np.float64)
+    truth['poses'] = np.array(truth['poses'], np.float64)
+    truth['stamps_ns'] = np.array(truth['stamps_ns'], np.int64)
+    truth['json'] = path
+    return truth

@@ -20,6 +20,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# ROS tests use real DDS: keep it on this host, in a domain of our own (one per test run, so
+# parallel runs do not see each other), with the project's Fast DDS profile (large frames).
+os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
+                      str(ROOT / 'config' / 'fastdds_profile.xml'))
 # Conversions are idempotent (checksums), so a warm cache makes reruns cheap; CI starts cold.
 MODEL_CACHE = Path(os.environ.get('LIGHTGLUE_ROS_TEST_MODELS', ROOT / '.cache' / 'test-models'))
 

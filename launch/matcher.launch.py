@@ -1,0 +1,81 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Start the `lightglue` matcher node: `ros2 launch lightglue_ros matcher.launch.py`.
+
+For example (temporal mode on one camera, then stereo):
+  ros2 launch lightglue_ros matcher.launch.py image0:=/camera/image_raw \
+      camera_info0:=/camera/camera_info
+  ros2 launch lightglue_ros matcher.launch.py mode:=stereo image0:=/left/image_rect \
+      camera_info0:=/left/camera_info image1:=/right/image_rect camera_info1:=/right/camera_info
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.actions import OpaqueFunction
+from launch.actions import SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+# (launch argument, default, description); '<share>' is the package's share directory.
+ARGUMENTS = [
+    ('params_file', '<share>/config/matcher.yaml', 'node parameters (YAML)'),
+    ('mode', '', 'temporal, stereo or pair (empty: the params file decides)'),
+    ('model_dir', '', 'model set directory (empty: the params file decides)'),
+    ('namespace', '', 'namespace of the node (outputs become /<ns>/lightglue/...)'),
+    ('image0', 'image0', 'image topic of camera 0'),
+    ('camera_info0', 'camera_info0', 'CameraInfo topic of camera 0'),
+    ('image1', 'image1', 'image topic of camera 1 (stereo/pair)'),
+    ('camera_info1', 'camera_info1', 'CameraInfo topic of camera 1 (stereo/pair)'),
+    ('use_sim_time', 'false', 'use /clock (rosbag replay)'),
+    ('fastdds_profile', '<share>/config/fastdds_profile.xml',
+     'Fast DDS profile for large images (empty: keep the environment)'),
+    ('log_level', 'info', 'node log level'),
+]
+REMAPPED = ('image0', 'camera_info0', 'image1', 'camera_info1')
+
+
+def _value(context, name: str) -> str:
+    share = get_package_share_directory('lightglue_ros')
+    return LaunchConfiguration(name).perform(context).strip().replace('<share>', share)
+
+
+def matcher_node(context) -> list:
+    """Resolve the launch arguments into the environment and the node action."""
+    actions = []
+    profile = _value(context, 'fastdds_profile')
+    if profile:
+        actions.append(SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile))
+    overrides = {name: _value(context, name) for name in ('mode', 'model_dir')
+                 if _value(context, name)}
+    overrides['use_sim_time'] = _value(context, 'use_sim_time').lower() in ('true', '1')
+    actions.append(Node(
+        package='lightglue_ros', executable='matcher_node', name='lightglue',
+        namespace=_value(context, 'namespace'), output='screen',
+        parameters=[os.path.expanduser(_value(context, 'params_file')), overrides],
+        remappings=[(name, _value(context, name)) for name in REMAPPED],
+        arguments=['--ros-args', '--log-level', _value(context, 'log_level')]))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments and start the node."""
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=text)
+         for name, default, text in ARGUMENTS]
+        + [OpaqueFunction(function=matcher_node)])

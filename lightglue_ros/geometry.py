@@ -1,0 +1,659 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Relative pose from matched keypoints: undistortion, model selection, covariance.
+
+No ROS, no torch: numpy and OpenCV only. Conventions: pixel centres at integer coordinates;
+`R, t` map camera-0 coordinates to camera-1 coordinates (X1 = R X0 + t), as OpenCV's
+`recoverPose` and SuperGlue's `T_0to1`.
+
+Models: `essential` (general scenes; USAC MAGSAC++ then a cheirality check), `homography`
+(planar scenes; Malis decomposition, solutions kept only if all points are in front of both
+cameras) and a rotation-only model (pure rotation / zero motion: no parallax, so the translation
+direction is unobservable and the result is flagged). `method='auto'` picks among them with
+Torr's geometric robust information criterion (GRIC, Torr 1998): it trades each model's
+residuals against its dimension and parameter count, so a plane or a pure rotation is not
+mistaken for a general scene whose extra freedom only fits the noise.
+
+Covariance (first order, documented in `pose_covariance`): sigma^2 (J^T J)^-1 of the Sampson
+epipolar errors of the inliers over the 6-DoF pose of camera 1 in camera 0's frame, sigma from
+the residuals. Monocular scale is unobservable: the position variance along the translation
+direction is `UNKNOWN_VARIANCE` (1e6); with a stereo baseline it is the calibration's
+`STEREO_SCALE_REL_STD` (1 %) of the baseline length, squared.
+"""
+
+import dataclasses
+import logging
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MIN_MATCHES = 8
+# Variance (m^2 or unit^2, rad^2) that says "unknown": large, finite, so consumers can invert.
+UNKNOWN_VARIANCE = 1e6
+# Stereo: relative standard deviation of the calibrated baseline length.
+STEREO_SCALE_REL_STD = 0.01
+# Stereo: estimated translation further than this from the calibrated baseline fails the pair.
+STEREO_MAX_ANGLE_DEG = 10.0
+# Matches whose spread across their main line is below this (pixels) are collinear.
+MIN_SPREAD_PX = 1.0
+# Floor of the noise estimate (pixels): keeps the covariance finite on noise-free data.
+MIN_SIGMA_PX = 0.05
+# ROS distortion_model -> accepted numbers of coefficients (sensor_msgs/distortion_models.hpp).
+DISTORTION_MODELS = {'': None, 'none': None, 'plumb_bob': (4, 5),
+                     'rational_polynomial': (8, 12, 14), 'equidistant': (4,)}
+_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+
+
+@dataclasses.dataclass
+class PoseResult:
+    """
+    Relative pose of a pair; check `ok` before using `R`, `t`.
+
+    `R` is the identity when not ok, except for pure rotation / zero motion (reason starts
+    with 'pure rotation' or 'zero motion') where it is the rotation that explains the matches
+    and `t` is zero: the rotation is known, the translation direction is not.
+    """
+
+    ok: bool
+    reason: str
+    model: str
+    R: np.ndarray
+    t: np.ndarray
+    inliers: np.ndarray
+    covariance: np.ndarray
+    scale_known: bool
+    n_inliers: int
+    baseline_angle_deg: float | None = None
+
+    def camera1_in_camera0(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return position (3,) and quaternion (x, y, z, w) of camera 1 in camera 0's frame."""
+        return -self.R.T @ self.t, rotation_to_quaternion(self.R.T)
+
+
+def failed(reason: str, n: int, model: str = 'none', R: np.ndarray | None = None,
+           inliers: np.ndarray | None = None) -> PoseResult:
+    """Return a not-ok result with `reason` for `n` input matches."""
+    return PoseResult(False, reason, model, np.eye(3) if R is None else R, np.zeros(3),
+                      np.zeros(n, bool) if inliers is None else inliers,
+                      np.eye(6) * UNKNOWN_VARIANCE, False,
+                      0 if inliers is None else int(inliers.sum()))
+
+
+@dataclasses.dataclass
+class CameraModel:
+    """Pinhole camera with ROS CameraInfo distortion (plumb_bob, rational_polynomial, fisheye)."""
+
+    K: np.ndarray
+    D: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    distortion_model: str = ''
+    width: int = 0
+    height: int = 0
+    P: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            self.K = np.asarray(self.K, np.float64).reshape(3, 3)
+            self.D = np.asarray(self.D if self.D is not None else [], np.float64).ravel()
+            if self.P is not None:
+                self.P = np.asarray(self.P, np.float64).reshape(3, 4)
+                # CameraInfo leaves P all zeros when the camera is not calibrated for it.
+                if not self.P.any():
+                    self.P = None
+        except ValueError:
+            raise ValueError('camera K must have 9 values (3x3 row-major) and P 12 (3x4); '
+                             f'got K of size {np.size(self.K)}, P of size {np.size(self.P)}'
+                             ) from None
+        self.distortion_model = (self.distortion_model or '').strip().lower()
+
+    @classmethod
+    def from_camera_info(cls, msg) -> 'CameraModel':
+        """Build from a sensor_msgs/CameraInfo (or any object with k, d, p, ... fields)."""
+        return cls(K=list(msg.k), D=list(msg.d), distortion_model=msg.distortion_model,
+                   width=int(msg.width), height=int(msg.height),
+                   # rclpy gives numpy arrays for fixed-size fields: no truth tests on them.
+                   P=None if getattr(msg, 'p', None) is None else list(msg.p))
+
+    def validate(self) -> None:
+        """
+        Check the calibration values.
+
+        :raises ValueError: naming the bad value, for non-finite or non-positive focal
+            lengths, non-finite K/D, an unknown distortion model or a wrong number of
+            coefficients.
+        """
+        if not np.isfinite(self.K).all():
+            raise ValueError(f'camera K has non-finite values {self.K.ravel().tolist()}; '
+                             'check the camera calibration (CameraInfo.k)')
+        fx, fy = self.K[0, 0], self.K[1, 1]
+        if fx <= 0 or fy <= 0 or self.K[2, 2] != 1 or self.K[2, :2].any():
+            raise ValueError(f'camera K must have positive focal lengths and last row 0 0 1, '
+                             f'got fx={fx}, fy={fy}, last row {self.K[2].tolist()}; is the '
+                             'camera calibrated (an uncalibrated CameraInfo has K all zeros)?')
+        if not np.isfinite(self.D).all():
+            raise ValueError(f'camera distortion D has non-finite values {self.D.tolist()}')
+        if self.distortion_model not in DISTORTION_MODELS:
+            raise ValueError(f'unknown distortion model {self.distortion_model!r}; supported: '
+                             'plumb_bob, rational_polynomial, equidistant (or empty)')
+        sizes = DISTORTION_MODELS[self.distortion_model]
+        if sizes is None and self.D.any():
+            raise ValueError(f'distortion coefficients {self.D.tolist()} given without a '
+                             'distortion model; set distortion_model (e.g. plumb_bob)')
+        if sizes is not None and len(self.D) and len(self.D) not in sizes:
+            raise ValueError(f'{self.distortion_model} needs {" or ".join(map(str, sizes))} '
+                             f'distortion coefficients, got {len(self.D)}')
+        if self.P is not None and not np.isfinite(self.P).all():
+            raise ValueError(f'camera P has non-finite values {self.P.ravel().tolist()}')
+
+    @property
+    def distorted(self) -> bool:
+        """Return True when undistortion changes points."""
+        return bool(self.D.any()) and DISTORTION_MODELS.get(self.distortion_model) is not None
+
+    def undistort(self, pts: np.ndarray) -> np.ndarray:
+        """
+        Map pixels to normalized image coordinates (x/z, y/z) of the undistorted ray.
+
+        :param pts: (N, 2) pixel coordinates; non-finite rows stay NaN.
+        :return: (N, 2) float64.
+        """
+        pts = np.asarray(pts, np.float64).reshape(-1, 2)
+        out = np.full_like(pts, np.nan)
+        good = np.isfinite(pts).all(axis=1)
+        if not good.any():
+            return out
+        src = pts[good].reshape(-1, 1, 2)
+        if not self.distorted:
+            homo = np.linalg.solve(self.K, np.c_[pts[good], np.ones(good.sum())].T).T
+            out[good] = homo[:, :2] / homo[:, 2:]
+        elif self.distortion_model == 'equidistant':
+            out[good] = cv2.fisheye.undistortPoints(src, self.K, self.D,
+                                                    criteria=_CRITERIA).reshape(-1, 2)
+        else:
+            out[good] = cv2.undistortPoints(src, self.K, self.D,
+                                            criteria=_CRITERIA).reshape(-1, 2)
+        return out
+
+
+def stereo_baseline(camera0: CameraModel, camera1: CameraModel) -> np.ndarray | None:
+    """
+    Return the calibrated t (X1 = R X0 + t, metres) of a rectified stereo pair, or None.
+
+    ROS convention: the right camera's P has P[0, 3] = -fx * B (and P[1, 3] = -fy * By for
+    vertical rigs); the left camera's P[:, 3] is normally zero.
+    """
+    if camera0.P is None or camera1.P is None:
+        return None
+    fx, fy = camera1.P[0, 0], camera1.P[1, 1]
+    if fx <= 0 or fy <= 0:
+        return None
+    t = np.array([camera1.P[0, 3] / fx - camera0.P[0, 3] / camera0.P[0, 0],
+                  camera1.P[1, 3] / fy - camera0.P[1, 3] / camera0.P[1, 1], 0.0])
+    return t if np.linalg.norm(t) > 0 else None
+
+
+def rotation_to_quaternion(R: np.ndarray) -> np.ndarray:
+    """Return the unit quaternion (x, y, z, w), w >= 0, of a rotation matrix."""
+    m = R
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(max(1.0 + m[i, i] - m[j, j] - m[k, k], 1e-300))
+        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+        q[i], q[j], q[k] = s / 4, (m[j, i] + m[i, j]) / s, (m[k, i] + m[i, k]) / s
+    q = np.asarray(q) / np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def rotation_error_deg(R_est: np.ndarray, R_gt: np.ndarray) -> float:
+    """Return the angle (degrees) of the rotation R_est^T R_gt."""
+    cos = (np.trace(np.asarray(R_est).T @ np.asarray(R_gt)) - 1) / 2
+    return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def translation_error_deg(t_est: np.ndarray, t_gt: np.ndarray) -> float:
+    """
+    Return the angle (degrees) between translation directions, SuperGlue/LightGlue convention.
+
+    min(err, 180 - err) (the sign ambiguity of essential matrices); inf for a zero vector.
+    """
+    n = np.linalg.norm(t_est) * np.linalg.norm(t_gt)
+    if not np.isfinite(n) or n < 1e-12:
+        return float('inf')
+    err = np.rad2deg(np.arccos(np.clip(np.dot(t_est, t_gt) / n, -1.0, 1.0)))
+    return float(min(err, 180.0 - err))
+
+
+def pose_auc(errors, thresholds) -> list[float]:
+    """
+    Return the area under the recall-vs-error curve up to each threshold, as fractions.
+
+    As SuperGlue / LightGlue: errors sorted, recall (i + 1) / n, trapezoids from (0, 0) to the
+    threshold, divided by the threshold. Unsolved pairs are `inf` (they lower the recall).
+    """
+    errors = np.sort(np.asarray(errors, np.float64).ravel())
+    if len(errors) == 0:
+        return [0.0 for _ in thresholds]
+    recall = np.arange(1, len(errors) + 1) / len(errors)
+    errors, recall = np.r_[0.0, errors], np.r_[0.0, recall]
+    aucs = []
+    for thr in thresholds:
+        last = int(np.searchsorted(errors, thr))
+        r = np.r_[recall[:last], recall[last - 1]]
+        e = np.r_[errors[:last], thr]
+        aucs.append(float(np.sum((e[1:] - e[:-1]) * (r[1:] + r[:-1]) / 2) / thr))
+    return aucs
+
+
+def homography_from_matches(kpts0: np.ndarray, kpts1: np.ndarray, ransac_px: float = 3.0,
+                            confidence: float = 0.9999) -> tuple[np.ndarray | None, np.ndarray]:
+    """Return (H or None, inlier mask) for pixel matches x1 ~ H x0 (USAC MAGSAC++)."""
+    kpts0, kpts1 = np.asarray(kpts0, np.float64), np.asarray(kpts1, np.float64)
+    inliers = np.zeros(len(kpts0), bool)
+    good = np.isfinite(kpts0).all(1) & np.isfinite(kpts1).all(1)
+    if good.sum() < 4:
+        return None, inliers
+    try:
+        H, mask = cv2.findHomography(kpts0[good], kpts1[good], cv2.USAC_MAGSAC, ransac_px,
+                                     maxIters=10000, confidence=confidence)
+    except cv2.error:
+        return None, inliers
+    if H is None or mask is None or not np.isfinite(H).all():
+        return None, inliers
+    inliers[np.flatnonzero(good)] = mask.ravel() > 0
+    return H / H[2, 2], inliers
+
+
+def _homogeneous(x: np.ndarray) -> np.ndarray:
+    return np.c_[x, np.ones(len(x))]
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+
+
+def _exp_so3(w: np.ndarray) -> np.ndarray:
+    return cv2.Rodrigues(np.asarray(w, np.float64).reshape(3, 1))[0]
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300)
+    return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def _sampson_px(E: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
+                signed: bool = False) -> np.ndarray:
+    """First-order geometric distance (pixels) of normalized matches to the epipolar geometry."""
+    h0, h1 = _homogeneous(x0), _homogeneous(x1)
+    ex0, etx1 = h0 @ E.T, h1 @ E
+    num = np.einsum('ij,ij->i', h1, ex0)
+    den = ex0[:, 0] ** 2 + ex0[:, 1] ** 2 + etx1[:, 0] ** 2 + etx1[:, 1] ** 2
+    d = f * num / np.sqrt(np.maximum(den, 1e-300))
+    return d if signed else np.abs(d)
+
+
+def _transfer_px(H: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float) -> np.ndarray:
+    """Symmetric transfer error (pixels), scaled to a per-image reprojection error."""
+    with np.errstate(divide='ignore', invalid='ignore'):
+        p = _homogeneous(x0) @ H.T
+        q = _homogeneous(x1) @ np.linalg.inv(H).T
+        d2 = (np.sum((p[:, :2] / p[:, 2:] - x1) ** 2, axis=1)
+              + np.sum((q[:, :2] / q[:, 2:] - x0) ** 2, axis=1))
+    return np.nan_to_num(f * np.sqrt(d2 / 4), nan=np.inf)
+
+
+def _gric(err_px: np.ndarray, sigma: float, dim: int, n_params: int) -> float:
+    """Torr's GRIC for 4-D correspondence data: lower is better."""
+    n = len(err_px)
+    rho = np.minimum((err_px / sigma) ** 2, 2.0 * (4 - dim))
+    return float(rho.sum() + np.log(4) * dim * n + np.log(4 * n) * n_params)
+
+
+def _depths(R, t, x0, x1):
+    """Return depths in both cameras and the parallax angle (rad) of triangulated matches."""
+    a, b = _homogeneous(x0) @ R.T, _homogeneous(x1)
+    aa, bb, ab = (a * a).sum(1), (b * b).sum(1), (a * b).sum(1)
+    at, bt = a @ t, b @ t
+    det = ab * ab - aa * bb
+    det = np.where(np.abs(det) < 1e-15, -1e-15, det)
+    z0, z1 = (at * bb - ab * bt) / det, (ab * at - aa * bt) / det
+    parallax = np.arcsin(np.clip(np.sqrt(np.maximum(-det, 0) / (aa * bb)), 0, 1))
+    return z0, z1, parallax
+
+
+def _in_front(R, t, x0, x1, min_parallax: float) -> np.ndarray:
+    """Cheirality: False only for points confidently behind a camera (enough parallax)."""
+    z0, z1, parallax = _depths(R, t, x0, x1)
+    return ((z0 > 0) & (z1 > 0)) | (parallax < min_parallax)
+
+
+def _kabsch(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """Return the rotation R minimizing |b1 - R b0| over unit bearing vectors."""
+    b0 = _homogeneous(x0)
+    b1 = _homogeneous(x1)
+    b0 /= np.linalg.norm(b0, axis=1, keepdims=True)
+    b1 /= np.linalg.norm(b1, axis=1, keepdims=True)
+    u, _, vt = np.linalg.svd(b1.T @ b0)
+    return u @ np.diag([1, 1, np.linalg.det(u @ vt)]) @ vt
+
+
+def _spread_px(x: np.ndarray, f: float) -> float:
+    """Return the standard deviation (pixels) of points across their principal line."""
+    s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
+    return float(f * s[-1] / np.sqrt(len(x)))
+
+
+def _essential(x0, x1, f, ransac_px, confidence):
+    """Return (E, inlier mask) in normalized coordinates, or (None, None)."""
+    Kf = np.diag([f, f, 1.0])
+    try:
+        E, mask = cv2.findEssentialMat(x0 * f, x1 * f, Kf, method=cv2.USAC_MAGSAC,
+                                       prob=confidence, threshold=ransac_px, maxIters=10000)
+    except cv2.error as exc:
+        logger.debug('findEssentialMat failed: %s', exc)
+        return None, None
+    if E is None or mask is None or E.shape[0] < 3 or not np.isfinite(E[:3]).all():
+        return None, None
+    return E[:3], mask.ravel() > 0
+
+
+def _homography(x0, x1, f, ransac_px, confidence):
+    """Return (H, inlier mask) in normalized coordinates, or (None, None)."""
+    Hf, mask = homography_from_matches(x0 * f, x1 * f, ransac_px, confidence)
+    if Hf is None or not mask.any():
+        return None, None
+    Kf = np.diag([f, f, 1.0])
+    return np.linalg.inv(Kf) @ Hf @ Kf, mask
+
+
+def _pose_from_essential(E, x0, x1, inl, min_parallax):
+    """Return (R, t, in-front mask) of the cheirality-consistent decomposition of E."""
+    R1, R2, t = cv2.decomposeEssentialMat(E)
+    best = None
+    for R, tt in ((R1, t), (R1, -t), (R2, t), (R2, -t)):
+        front = _in_front(R, tt.ravel(), x0[inl], x1[inl], min_parallax)
+        if best is None or front.sum() > best[2].sum():
+            best = (R, tt.ravel(), front)
+    R, t, front = best
+    mask = inl.copy()
+    mask[np.flatnonzero(inl)] = front
+    return R, t / np.linalg.norm(t), mask
+
+
+def _pose_from_homography(H, x0, x1, inl, e_inl, f, sigma, min_parallax):
+    """Return (R, t, mask, reason): the decomposition of H whose points are all visible."""
+    s = np.linalg.svd(H, compute_uv=False)
+    H = H / s[1]
+    _, rotations, translations, _ = cv2.decomposeHomographyMat(H, np.eye(3))
+    cands = []
+    for R, t in zip(rotations, translations):
+        t = t.ravel()
+        if np.linalg.norm(t) < 1e-12:
+            continue
+        front = _in_front(R, t, x0[inl], x1[inl], min_parallax)
+        cands.append((front.mean(), R, t / np.linalg.norm(t), front))
+    if not cands:
+        return None, None, None, 'degenerate: homography has no translation to decompose'
+    best = max(c[0] for c in cands)
+    cands = [c for c in cands if c[0] >= best - 0.02]
+    distinct = [c for c in cands[1:] if rotation_error_deg(c[1], cands[0][1]) > 0.5
+                or _angle_deg(c[2], cands[0][2]) > 2.0]
+    if distinct:
+        # Off-plane matches (essential inliers off the homography) can tell the twins apart.
+        off = e_inl & ~inl if e_inl is not None else np.zeros_like(inl)
+        costs = [np.minimum(_sampson_px(_skew(c[2]) @ c[1], x0[off], x1[off], f) ** 2
+                            / sigma ** 2, 4.0).sum() for c in cands] if off.sum() >= 5 else []
+        order = np.argsort(costs) if len(costs) else []
+        if len(costs) < 2 or costs[order[0]] > 0.5 * costs[order[1]]:
+            a, b = cands[0], distinct[0]
+            return None, None, None, (
+                'degenerate: planar scene, two poses explain the matches (homography '
+                f'decomposition ambiguity: rotations {rotation_error_deg(a[1], b[1]):.1f} deg, '
+                f'translations {_angle_deg(a[2], b[2]):.1f} deg apart); off-plane structure '
+                'in view resolves it')
+        cands = [cands[order[0]]]
+    _, R, t, front = cands[0]
+    mask = inl.copy()
+    mask[np.flatnonzero(inl)] = front
+    return R, t, mask, ''
+
+
+def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
+                scale_px: float = 1.0, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Refine (R, unit t) on inlier matches: Gauss-Newton on Sampson errors, Cauchy weights.
+
+    The minimal-sample estimate fits 5 points; this uses every inlier (5 DoF: rotation on the
+    left, translation direction in the plane orthogonal to t). Returns the input if a step
+    does not lower the robust cost.
+    """
+    def cost(r):
+        return float(np.sum(np.log1p((r / scale_px) ** 2)))
+
+    def residuals(R_, t_):
+        return _sampson_px(_skew(t_) @ R_, x0, x1, f, signed=True)
+
+    def step(R_, t_, p):
+        dirs = np.linalg.svd(t_.reshape(1, 3))[2][1:]
+        t2 = t_ + dirs.T @ p[:2]
+        return _exp_so3(p[2:]) @ R_, t2 / np.linalg.norm(t2)
+
+    r = residuals(R, t)
+    best = cost(r)
+    eps = 1e-7
+    for _ in range(iterations):
+        J = np.stack([(residuals(*step(R, t, e)) - residuals(*step(R, t, -e))) / (2 * eps)
+                      for e in np.eye(5) * eps], 1)
+        w = 1.0 / (1.0 + (r / scale_px) ** 2)
+        A = J.T @ (J * w[:, None])
+        delta = -np.linalg.solve(A + 1e-9 * np.trace(A) * np.eye(5), J.T @ (w * r))
+        R2, t2 = step(R, t, delta)
+        r2 = residuals(R2, t2)
+        c2 = cost(r2)
+        if not c2 < best:
+            break
+        R, t, r, improvement, best = R2, t2, r2, best - c2, c2
+        if improvement < 1e-6 * best:
+            break
+    return R, t
+
+
+def pose_covariance(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
+                    scale_known: bool = False, rotation_only: bool = False) -> np.ndarray:
+    """
+    Return the 6x6 covariance of camera 1's pose in camera 0's frame, ROS order.
+
+    Parameters: position c = -R^T t and orientation Q = R^T perturbed about the fixed axes
+    of camera 0 (Q' = exp([w]x) Q). Residuals: Sampson epipolar errors (pixels) of the inlier
+    matches x0, x1 (normalized coordinates), or transfer errors for `rotation_only`. J is the
+    numerical Jacobian; sigma^2 = sum(r^2) / (n - dof), floored at MIN_SIGMA_PX; the
+    covariance is sigma^2 (J^T J)^-1 on the observable directions, eigenvalues clamped at
+    UNKNOWN_VARIANCE. Unobservable: the scale of c (monocular, variance UNKNOWN_VARIANCE along
+    c), or all of c (rotation only). With `scale_known` the variance along c is
+    (STEREO_SCALE_REL_STD |c|)^2.
+    """
+    c0, Q0 = -R.T @ t, R.T
+
+    def residuals(p):
+        Q = _exp_so3(p[3:]) @ Q0
+        Rp, tp = Q.T, -Q.T @ (c0 + p[:3])
+        if rotation_only:
+            p1 = _homogeneous(x0) @ Rp.T
+            return (f * (p1[:, :2] / p1[:, 2:] - x1)).ravel()
+        # Signed: |r| has no useful derivative at r = 0 (noise-free data).
+        return _sampson_px(_skew(tp) @ Rp, x0, x1, f, signed=True)
+
+    norm_c = np.linalg.norm(c0)
+    if rotation_only:
+        basis = np.vstack([np.zeros((3, 3)), np.eye(3)])
+    else:
+        dirs = np.linalg.svd(c0.reshape(1, 3) / max(norm_c, 1e-12))[2][1:]  # 2 rows, _|_ c
+        basis = np.zeros((6, 5))
+        basis[:3, :2], basis[3:, 2:] = dirs.T, np.eye(3)
+    r0 = residuals(np.zeros(6))
+    eps = 1e-6
+    J = np.stack([(residuals(eps * b) - residuals(-eps * b)) / (2 * eps) for b in basis.T], 1)
+    dof = basis.shape[1]
+    sigma2 = max(float(r0 @ r0) / max(len(r0) - dof, 1), MIN_SIGMA_PX ** 2)
+    w, v = np.linalg.eigh(J.T @ J / sigma2)
+    cov_p = v @ np.diag(1.0 / np.maximum(w, 1.0 / UNKNOWN_VARIANCE)) @ v.T
+    cov = basis @ cov_p @ basis.T
+    if rotation_only:
+        cov[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
+    else:
+        u = c0 / max(norm_c, 1e-12)
+        var = (STEREO_SCALE_REL_STD * norm_c) ** 2 if scale_known else UNKNOWN_VARIANCE
+        cov[:3, :3] += var * np.outer(u, u)
+    return (cov + cov.T) / 2
+
+
+def _focal(camera0: CameraModel, camera1: CameraModel) -> float:
+    return float(np.mean([camera0.K[0, 0], camera0.K[1, 1], camera1.K[0, 0], camera1.K[1, 1]]))
+
+
+def relative_pose(kpts0: np.ndarray, kpts1: np.ndarray, camera0: CameraModel,
+                  camera1: CameraModel, *, method: str = 'auto', ransac_px: float = 1.0,
+                  confidence: float = 0.9999, min_inliers: int = 15,
+                  baseline: np.ndarray | None = None) -> PoseResult:
+    """
+    Estimate the relative pose X1 = R X0 + t from matched pixels.
+
+    :param kpts0: (N, 2) pixels in image 0 (original, distorted image).
+    :param kpts1: (N, 2) matching pixels in image 1.
+    :param method: 'auto' (GRIC among essential, homography, rotation-only), 'essential' or
+        'homography' (each still checked against rotation-only).
+    :param ransac_px: inlier threshold in pixels (at the mean focal length of both cameras).
+    :param min_inliers: fewer cheirality-consistent inliers fail the pair.
+    :param baseline: (3,) calibrated t (metres) for stereo: t is scaled to its length.
+    :return: a `PoseResult`; degenerate data gives ok=False and a reason, never an exception.
+    :raises ValueError: for mismatched shapes, an unknown method or an invalid camera.
+    """
+    kpts0, kpts1 = np.asarray(kpts0, np.float64), np.asarray(kpts1, np.float64)
+    if kpts0.ndim != 2 or kpts0.shape[-1] != 2 or kpts0.shape != kpts1.shape:
+        raise ValueError(f'kpts0 and kpts1 must both be (N, 2) matched pixels, got '
+                         f'{kpts0.shape} and {kpts1.shape}')
+    if method not in ('auto', 'essential', 'homography'):
+        raise ValueError(f'unknown pose method {method!r}; choose auto, essential or homography')
+    if baseline is not None:
+        baseline = np.asarray(baseline, np.float64).ravel()
+        if baseline.shape != (3,) or not np.isfinite(baseline).all() or not baseline.any():
+            raise ValueError(f'baseline must be a finite non-zero 3-vector, got {baseline}')
+    camera0.validate()
+    camera1.validate()
+    n = len(kpts0)
+    x0, x1 = camera0.undistort(kpts0), camera1.undistort(kpts1)
+    good = np.isfinite(x0).all(1) & np.isfinite(x1).all(1)
+    idx = np.flatnonzero(good)
+    if len(idx) < MIN_MATCHES:
+        return failed(f'not enough matches ({len(idx)} < {MIN_MATCHES})', n)
+    x0, x1 = x0[idx], x1[idx]
+    f = _focal(camera0, camera1)
+    for i, x in enumerate((x0, x1)):
+        if _spread_px(x, f) < MIN_SPREAD_PX:
+            return failed(f'degenerate: matches lie on a line in image {i} (spread '
+                          f'{_spread_px(x, f):.2f} px across it)', n)
+
+    def full(mask):
+        out = np.zeros(n, bool)
+        out[idx[mask]] = True
+        return out
+
+    E, e_inl = _essential(x0, x1, f, ransac_px, confidence) if method != 'homography' \
+        else (None, None)
+    H, h_inl = _homography(x0, x1, f, ransac_px, confidence) if method != 'essential' \
+        else (None, None)
+    if E is None and H is None:
+        return failed('degenerate: no essential matrix or homography fits the matches', n)
+    pool = np.zeros(len(x0), bool)
+    for m in (e_inl, h_inl):
+        if m is not None:
+            pool |= m
+    if pool.sum() < MIN_MATCHES:
+        return failed(f'not enough inliers ({pool.sum()} < {MIN_MATCHES})', n)
+
+    # Rotation-only model, fit on the homography's (else the essential's) inliers.
+    seed = h_inl if h_inl is not None and h_inl.sum() >= 3 else pool
+    R_rot = _kabsch(x0[seed], x1[seed])
+    err_rot = _transfer_px(R_rot, x0, x1, f)
+    sigma = MIN_SIGMA_PX
+    if E is not None:
+        e = _sampson_px(E, x0[e_inl], x1[e_inl], f)
+        # Median of a chi^2(1) variable is 0.455 sigma^2.
+        sigma = max(float(np.sqrt(np.median(e ** 2) / 0.455)), MIN_SIGMA_PX)
+    elif H is not None:
+        e = _transfer_px(H, x0[h_inl], x1[h_inl], f)
+        sigma = max(float(np.sqrt(np.median(e ** 2) / 1.386)), MIN_SIGMA_PX)
+    gric = {'rotation': _gric(err_rot[pool], sigma, 2, 3)}
+    if E is not None:
+        gric['essential'] = _gric(_sampson_px(E, x0[pool], x1[pool], f), sigma, 3, 5)
+    if H is not None and method != 'essential':
+        gric['homography'] = _gric(_transfer_px(H, x0[pool], x1[pool], f), sigma, 2, 8)
+    choice = min(gric, key=gric.get)
+    logger.debug('GRIC %s (sigma %.2f px) -> %s', gric, sigma, choice)
+    min_parallax = 2.0 * ransac_px / f
+
+    if choice == 'rotation':
+        inl = pool & (err_rot < 2.0 * ransac_px)
+        angle = rotation_error_deg(R_rot, np.eye(3))
+        # Zero motion: the rotation moves the image by less than the inlier threshold.
+        if f * np.deg2rad(angle) < ransac_px:
+            flow = float(np.median(np.linalg.norm(x1[pool] - x0[pool], axis=1)) * f)
+            reason = (f'zero motion: the matches do not move (median flow {flow:.2f} px); '
+                      'pose unobservable')
+        else:
+            reason = (f'pure rotation ({angle:.2f} deg) without parallax: translation '
+                      'direction is unobservable')
+        res = failed(reason, n, 'homography', R_rot, full(inl))
+        if inl.sum() >= 3:
+            res.covariance = pose_covariance(R_rot, np.zeros(3), x0[inl], x1[inl], f,
+                                             rotation_only=True)
+        return res
+    if choice == 'essential':
+        R, t, inl = _pose_from_essential(E, x0, x1, e_inl, min_parallax)
+        if inl.sum() >= MIN_MATCHES:
+            R, t = refine_pose(R, t, x0[inl], x1[inl], f, scale_px=ransac_px)
+        model = 'essential'
+    else:
+        R, t, inl, reason = _pose_from_homography(H, x0, x1, h_inl, e_inl, f, sigma,
+                                                  min_parallax)
+        if R is None:
+            return failed(reason, n, 'homography', inliers=full(h_inl))
+        model = 'homography'
+    if inl.sum() < min_inliers:
+        return failed(f'too few inliers ({inl.sum()} < {min_inliers}) after the '
+                      f'{model} fit and cheirality check', n, model, inliers=full(inl))
+    for i, x in enumerate((x0, x1)):
+        if _spread_px(x[inl], f) < MIN_SPREAD_PX:
+            return failed(f'degenerate: inliers lie on a line in image {i}', n, model,
+                          inliers=full(inl))
+    angle = None
+    if baseline is not None:
+        angle = _angle_deg(t, baseline)
+        t = t * np.linalg.norm(baseline)
+        model = 'stereo'
+    cov = pose_covariance(R, t, x0[inl], x1[inl], f, scale_known=baseline is not None)
+    res = PoseResult(True, '', model, R, t, full(inl), cov, baseline is not None,
+                     int(inl.sum()), angle)
+    if angle is not None and angle > STEREO_MAX_ANGLE_DEG:
+        res.ok, res.reason = False, (
+            f'stereo: estimated baseline direction is {angle:.1f} deg from the calibrated one '
+            f'(limit {STEREO_MAX_ANGLE_DEG:g}); check the extrinsic calibration')
+    return res
