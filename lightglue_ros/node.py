@@ -497,9 +497,12 @@ class MatcherNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the worker (finishing its current job), then destroy the node."""
-        self.queue.close()
-        if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join()
+        # Also called by rclpy.try_shutdown on a node whose constructor failed half-way.
+        queue, worker = getattr(self, 'queue', None), getattr(self, '_worker', None)
+        if queue is not None:
+            queue.close()
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join()
         super().destroy_node()
 
 

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""launch/convert.launch.py stays in sync with `lightglue-ros convert`."""
+"""Launch files: convert.launch.py stays in sync with the CLI, matcher.launch.py with the node."""
 
 import ast
 import importlib.util
@@ -21,16 +21,23 @@ from pathlib import Path
 from lightglue_ros.cli import build_parser
 import pytest
 
-LAUNCH = Path(__file__).resolve().parent.parent / 'launch' / 'convert.launch.py'
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCH = ROOT / 'launch' / 'convert.launch.py'
+MATCHER_LAUNCH = ROOT / 'launch' / 'matcher.launch.py'
+
+
+def launch_table(path: Path = LAUNCH, name: str = 'ARGUMENTS'):
+    """Read a constant table from a launch file without importing `launch`."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == name:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f'no {name} in {path.name}')
 
 
 def launch_arguments() -> list:
-    """Read the ARGUMENTS table from the launch file without importing `launch`."""
-    tree = ast.parse(LAUNCH.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and node.targets[0].id == 'ARGUMENTS':
-            return ast.literal_eval(node.value)
-    raise AssertionError('no ARGUMENTS in convert.launch.py')
+    """Return the ARGUMENTS table of convert.launch.py."""
+    return launch_table(LAUNCH)
 
 
 def convert_flags() -> dict:
@@ -78,3 +85,39 @@ def test_launch_file_builds_the_command():
     cmd = [c[0].perform(context) if isinstance(c, list) else c for c in actions[0].cmd]
     assert cmd[:4] == ['lightglue-ros', 'convert', '--extractor', 'disk']
     assert '--static-pipeline' in cmd and '--force' not in cmd
+
+
+def test_matcher_launch_arguments():
+    """The matcher launch file remaps exactly the node's inputs and ships its defaults."""
+    args = {name: default for name, default, _ in launch_table(MATCHER_LAUNCH)}
+    remapped = launch_table(MATCHER_LAUNCH, 'REMAPPED')
+    assert set(remapped) == {'image0', 'camera_info0', 'image1', 'camera_info1'}
+    assert all(args[name] == name for name in remapped)  # identity unless remapped
+    for name in ('params_file', 'fastdds_profile'):
+        shipped = ROOT / args[name].replace('<share>/', '')
+        assert shipped.is_file(), f'{name} default {args[name]} is not in the package'
+    assert {'mode', 'model_dir', 'namespace', 'use_sim_time'} <= set(args)
+
+
+def test_matcher_launch_builds_the_node():
+    """With a real ROS install, the launch description resolves to the matcher node."""
+    try:
+        from launch import LaunchContext
+        from launch_ros.actions import Node
+    except ImportError:
+        pytest.skip('needs the ROS 2 `launch` and `launch_ros` packages (a real ROS install)')
+    spec = importlib.util.spec_from_file_location('matcher_launch', MATCHER_LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        description = module.generate_launch_description()
+        context = LaunchContext()
+        for entity in description.entities[:-1]:
+            entity.visit(context)
+        context.launch_configurations.update(mode='stereo', image0='/left/image_rect')
+        actions = module.matcher_node(context)
+    except LookupError:  # PackageNotFoundError: the package is not installed in the overlay
+        pytest.skip('lightglue_ros is not installed in the sourced ROS workspace')
+    node = actions[-1]
+    assert isinstance(node, Node)
+    assert node.node_executable == 'matcher_node'

@@ -52,6 +52,17 @@ def test_yaml_lists_every_parameter_with_its_default():
         assert params.check(param.name, param.default) is None
 
 
+def test_readme_documents_every_parameter():
+    """The README's parameter table has one row per parameter with its default."""
+    readme = (ROOT / 'README.md').read_text()
+    rows = {line.split('|')[1].strip(' `'): line.split('|')[2].strip(' `')
+            for line in readme.splitlines() if line.startswith('| `')}
+    for param in params.PARAMETERS:
+        default = param.default
+        text = str(default).lower() if isinstance(default, bool) else str(default)
+        assert rows.get(param.name) in (text, '""' if text == '' else text), param.name
+
+
 def test_parameter_checks():
     """Ranges, choices, types and the off value are enforced with a message naming the value."""
     assert params.check('depth_confidence', -1.0) is None
@@ -359,3 +370,18 @@ def test_stereo_pose_scaled_by_the_calibrated_baseline(ros, aliked_models):
     assert abs(np.linalg.norm(pose['position']) - baseline) < 1e-6  # scale from calibration
     time.sleep(0.5)
     assert float(_diag_values(ros)['baseline_angle_deg']) < 3.0
+
+
+def test_compressed_transport(ros, aliked_models):
+    """image_transport compressed: PNG and JPEG CompressedImage on <image0>/compressed."""
+    from sensor_msgs.msg import CompressedImage
+    image0, image1, mat = samples.warped_pair('astronaut')
+    ros.start(aliked_models, mode='temporal', pose_method='none', image_transport='compressed')
+    for k, (image, fmt) in enumerate(((image0, '.png'), (image1, '.jpg'))):
+        msg = CompressedImage(format='rgb8; ' + fmt[1:] + ' compressed bgr8')
+        msg.header.stamp, msg.header.frame_id = _stamp(1.0 + k), 'cam0'
+        msg.data = cv2.imencode(fmt, image[..., ::-1])[1].tobytes()
+        ros.publish('/image0/compressed', msg, CompressedImage)
+    out = messages.decode_matches(ros.wait('matches', 1)[0])
+    err = samples.reprojection_error(out['keypoints0'], out['keypoints1'], mat)
+    assert len(err) > 300 and np.mean(err < 3) > 0.9

@@ -15,141 +15,81 @@
 """
 End to end over real DDS: the node as its own process, fed by a replayed rosbag2.
 
-The bag is a rendered camera motion through a scene of real photos (known poses), so the
-published matches and poses are checked against ground truth.
+The bags are a rendered camera motion through a scene of real photos (known poses) and
+../shared/eval/kitti00 (KITTI's poses); published matches and poses are checked against them.
 """
 
-import os
 from pathlib import Path
-import signal
-import subprocess
-import sys
-import threading
-import time
 
-from geometry_msgs.msg import PoseWithCovarianceStamped
 from lightglue_ros import bag
-from lightglue_ros import geometry
-from lightglue_ros import messages
-from lightglue_ros import samples
+from lightglue_ros import demo_ros
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile
-from rclpy.qos import ReliabilityPolicy
-from sensor_msgs.msg import PointCloud2
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-N_FRAMES = 6
+KITTI = ROOT.parent / 'shared' / 'eval' / 'kitti00'
 
 
-def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
-    """Return the rotation matrix of a unit quaternion (x, y, z, w)."""
-    x, y, z, w = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
-class Probe:
-    """A node of its own context collecting the matcher's outputs."""
-
-    def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('probe', context=self.context)
-        self.received = {'matches': [], 'pose': []}
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(PointCloud2, '/lightglue/matches',
-                                      self.received['matches'].append, qos)
-        self.node.create_subscription(PoseWithCovarianceStamped, '/lightglue/pose',
-                                      self.received['pose'].append, qos)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin)
-        self.thread.start()
-
-    def wait(self, kind: str, count: int, timeout: float) -> list:
-        """Wait for `count` messages of `kind` (or the timeout)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received[kind]) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return list(self.received[kind])
-
-    def close(self) -> None:
-        """Stop spinning and shut the context down."""
-        self.executor.shutdown()
-        self.thread.join()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
-@pytest.fixture
-def sample_bag(tmp_path):
-    return samples.write_sample_bag(tmp_path / 'motion', n_frames=N_FRAMES, rate=5.0)
-
-
-def _params_file(tmp_path: Path, models: Path, **values) -> Path:
+def _params_file(tmp_path: Path, **values) -> Path:
     """Write the shipped config/matcher.yaml with a few values changed."""
     conf = yaml.safe_load((ROOT / 'config' / 'matcher.yaml').read_text())
-    conf['/**']['ros__parameters'].update(model_dir=str(models), **values)
+    conf['/**']['ros__parameters'].update(**values)
     path = tmp_path / 'params.yaml'
     path.write_text(yaml.safe_dump(conf))
     return path
 
 
-def test_temporal_replay_matches_and_poses(sample_bag, aliked_models, tmp_path):
-    """Every frame pair of the replayed bag gives matches and a pose close to the truth."""
-    # Reliable images: this test is about what the node does with every frame, not about
-    # best-effort delivery on a loaded 2-core machine.
-    params = _params_file(tmp_path, aliked_models, mode='temporal', processing_queue_size=50,
-                          image_reliability='reliable')
-    topic, info_topic = sample_bag['topic'], sample_bag['camera_info_topic']
-    node = subprocess.Popen(
-        [sys.executable, '-m', 'lightglue_ros.node', '--ros-args', '--params-file', str(params),
-         '-p', 'use_sim_time:=true', '-r', f'image0:={topic}',
-         '-r', f'camera_info0:={info_topic}'],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-    probe = Probe()
-    try:
-        published = bag.replay(sample_bag['bag'], rate=1.0, wait_subscribers=120)
-        assert published == 2 * N_FRAMES  # images + camera infos
-        matches = probe.wait('matches', N_FRAMES - 1, timeout=180)
-        poses = probe.wait('pose', N_FRAMES - 1, timeout=30)
-    finally:
-        probe.close()
-        node.send_signal(signal.SIGINT)
-        try:
-            output, _ = node.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            output, _ = node.communicate()
-    assert node.returncode == 0, output
-    got = [messages.decode_matches(m)['stamp1_ns'] for m in matches]
-    assert len(matches) == N_FRAMES - 1, (got, output)
-    assert len(poses) == N_FRAMES - 1, output
-    stamps = sample_bag['stamps_ns']
-    truth = sample_bag['poses']
-    rot_err, dir_err = [], []
-    for k, (cloud, pose) in enumerate(zip(matches, poses)):
-        out = messages.decode_matches(cloud)
-        assert (out['stamp0_ns'], out['stamp1_ns']) == (stamps[k], stamps[k + 1])
-        assert out['frame_id'] == sample_bag['frame_id']
-        assert len(out['scores']) > 200
-        decoded = messages.decode_pose(pose)
-        assert decoded['stamp_ns'] == stamps[k + 1]
-        t_0to1 = samples.relative_pose(truth, k, k + 1)
-        rot_gt, t_gt = t_0to1[:3, :3], t_0to1[:3, 3]
-        # The message holds camera 1 in camera 0: orientation R^T, position -R^T t.
-        rot_est = quaternion_to_rotation(decoded['quaternion']).T
-        rot_err.append(geometry.rotation_error_deg(rot_est, rot_gt))
-        dir_err.append(geometry.translation_error_deg(decoded['position'], -rot_gt.T @ t_gt))
-        assert abs(np.linalg.norm(decoded['position']) - 1) < 1e-6  # monocular: unit norm
-        cov = decoded['covariance']
+def _check_poses(pairs: list, output: str) -> tuple[list, list]:
+    for pair in pairs:
+        assert pair['rot_err_deg'] is not None, (pair, output)
+        assert abs(np.linalg.norm(pair['position']) - 1) < 1e-6  # monocular: unit norm
+        cov = pair['covariance']
         np.testing.assert_allclose(cov, cov.T, atol=1e-12)
         assert np.all(np.linalg.eigvalsh(cov) > 0)
+    return [p['rot_err_deg'] for p in pairs], [p['t_err_deg'] for p in pairs]
+
+
+def test_temporal_replay_of_the_sample_bag(aliked_models, tmp_path):
+    """Every frame pair of the replayed sample bag gives matches and a pose near the truth."""
+    n_frames = 6
+    # The shipped YAML with a higher score threshold: shows the params file is applied.
+    params = _params_file(tmp_path, score_threshold=0.5)
+    result = demo_ros.run_replay_demo(aliked_models, tmp_path, n_frames=n_frames,
+                                      params_file=params)
+    output, pairs = result['output'], result['pairs']
+    assert result['returncode'] == 0, output  # clean exit on SIGINT
+    assert [p['frames'] for p in pairs] == [(k, k + 1) for k in range(n_frames - 1)], output
+    assert all(p['matches'] > 200 and p['min_score'] > 0.5 for p in pairs), pairs
+    rot_err, dir_err = _check_poses(pairs, output)
     assert np.median(rot_err) < 1.0, rot_err
     assert np.median(dir_err) < 5.0, dir_err
+
+
+def kitti_world_to_camera(path: Path) -> np.ndarray:
+    """Read KITTI poses (3x4 camera-to-world per line) as (N, 4, 4) world-to-camera."""
+    rows = np.loadtxt(path).reshape(-1, 3, 4)
+    poses = np.tile(np.eye(4), (len(rows), 1, 1))
+    poses[:, :3] = rows
+    return np.linalg.inv(poses)
+
+
+@pytest.mark.skipif(not KITTI.is_dir(), reason='needs ../shared/eval/kitti00 beside the repo')
+def test_kitti_temporal_replay(aliked_models, tmp_path):
+    """KITTI 00 frames 100-119 as a bag: a pose per pair, median rotation error < 1 degree."""
+    path = bag.record_images(KITTI / 'image_0', tmp_path / 'kitti', KITTI / 'calib_cam0_K.txt',
+                             topic='/kitti/image_raw', frame_id='kitti_cam0',
+                             times=KITTI / 'times_00_frames100-119.txt')
+    stamps = np.array([round(t * 1e9) for t in
+                       bag.read_times(KITTI / 'times_00_frames100-119.txt')])
+    outputs = demo_ros.replay_through_node(path, '/kitti/image_raw', '/kitti/camera_info',
+                                           aliked_models, len(stamps) - 1)
+    assert outputs['returncode'] == 0, outputs['output']
+    truth = kitti_world_to_camera(KITTI / 'poses_00_frames100-119.txt')
+    pairs = demo_ros.compare_with_truth(outputs, stamps, truth)
+    assert len(pairs) == len(stamps) - 1 and len(outputs['poses']) == len(pairs), \
+        outputs['output']
+    rot_err, dir_err = _check_poses(pairs, outputs['output'])
+    print(f'KITTI 00 100-119 replay: median rotation error {np.median(rot_err):.3f} deg, '
+          f'translation direction {np.median(dir_err):.2f} deg over {len(pairs)} pairs')
+    assert np.median(rot_err) < 1.0, rot_err
