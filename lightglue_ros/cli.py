@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`lightglue-ros` command line: convert, match, demo."""
+"""`lightglue-ros` command line: convert, match, demo, eval, bench, replay, record-images."""
 
 import argparse
 import json
@@ -21,6 +21,7 @@ from pathlib import Path
 import subprocess
 import sys
 
+from lightglue_ros import bag
 import numpy as np
 
 logger = logging.getLogger('lightglue_ros')
@@ -175,6 +176,8 @@ def add_demo_parser(subparsers) -> None:
     add_engine_args(p)
     p.add_argument('--photo', default='astronaut', help='scikit-image sample photo')
     p.add_argument('--out', type=Path, default=Path('demo_out'), help='output directory')
+    p.add_argument('--no-ros', dest='ros', action='store_false',
+                   help='skip the ROS part (rosbag2 replay into the node)')
     p.set_defaults(func=run_demo)
 
 
@@ -205,6 +208,28 @@ def run_demo(args) -> int:
         print(f'{(err < 3).mean() * 100:.1f}% of matches within 3 px of the true warp '
               f'(median error {np.median(err):.2f} px)')
     print(f'wrote {args.out / "matches.png"} and {args.out / "matches.json"}')
+    if args.ros:
+        return run_ros_demo(args)
+    return 0
+
+
+def run_ros_demo(args) -> int:
+    """Replay a rendered camera motion into the node and compare its poses with the truth."""
+    try:
+        import rclpy  # noqa: F401
+    except ImportError:
+        print('ROS demo skipped: rclpy is not importable (source a ROS 2 install or '
+              'run `make setup`)')
+        return 0
+    from lightglue_ros import demo_ros
+    print()
+    result = demo_ros.run_replay_demo(args.models, args.out, params={
+        'precision': args.precision, 'device': args.device})
+    demo_ros.print_report(result)
+    if result['returncode'] != 0 or len(result['pairs']) != result['expected_pairs']:
+        print(result['output'], file=sys.stderr)
+        raise UsageError('the ROS demo did not get every pair through the node (its output '
+                         'is above)')
     return 0
 
 
@@ -216,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(subparsers)
     add_match_parser(subparsers)
     add_demo_parser(subparsers)
+    bag.add_replay_parser(subparsers)
+    bag.add_record_parser(subparsers)
+    from lightglue_ros.evaluate import add_eval_parser
+    add_eval_parser(subparsers)
+    from lightglue_ros.bench import add_bench_parser
+    add_bench_parser(subparsers)
     return parser
 
 

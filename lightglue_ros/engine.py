@@ -19,6 +19,7 @@ from pathlib import Path
 import time
 
 from lightglue_ros.extractors import create_extractor
+from lightglue_ros.extractors import single_thread_blas
 from lightglue_ros.manifest import load_manifest
 from lightglue_ros.matcher import AdaptiveMatcher
 import numpy as np
@@ -81,17 +82,43 @@ class Engine:
         """
         Extract features from an RGB float32 image in [0, 1] at processing resolution.
 
-        :return: dict with `keypoints` (N, 2), `scores` (N,), `descriptors` (N, D) and
-            `timing_ms`.
+        :return: dict with `keypoints` (N, 2), `scores` (N,), `descriptors` (N, D),
+            `extractor` (its name, checked by `match`) and `timing_ms`.
+        :raises ValueError: for an empty, non-RGB, uint8 or non-finite image.
         """
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'expected an (H, W, 3) RGB image, got shape {image.shape}')
+        if image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError(f'empty image of shape {image.shape}')
+        if image.dtype.kind != 'f':
+            raise ValueError(f'expected float RGB in [0, 1], got {image.dtype}: divide by 255 '
+                             '(Pipeline.features converts)')
+        if not np.isfinite(image).all():
+            raise ValueError('the image contains NaN or inf pixels; pass RGB in [0, 1]')
         start = time.perf_counter()
-        feats = self.extractor.extract(np.ascontiguousarray(image, dtype=np.float32))
+        with single_thread_blas():
+            feats = self.extractor.extract(np.ascontiguousarray(image, dtype=np.float32))
+        feats['extractor'] = self.name
         feats['timing_ms'] = (time.perf_counter() - start) * 1e3
         return feats
 
     def match(self, feats0: dict, size0: tuple, feats1: dict, size1: tuple) -> dict:
-        """Match two feature sets; sizes are (width, height) of the images they come from."""
+        """
+        Match two feature sets; sizes are (width, height) of the images they come from.
+
+        :raises ValueError: for malformed features or features of another extractor.
+        """
+        for side, feats in enumerate((feats0, feats1)):
+            missing = sorted({'keypoints', 'descriptors'} - set(feats))
+            if missing:
+                raise ValueError(f'feats{side} lacks {missing}; pass what Engine.extract '
+                                 'returns')
+            # Descriptors of another extractor may have the same shape (DISK and ALIKED are
+            # both 128-d) but mean nothing to this matcher: check where they come from.
+            source = feats.get('extractor')
+            if source is not None and source != self.name:
+                raise ValueError(f'feats{side} come from {source}, but this model set '
+                                 f'({self.manifest["model_dir"]}) matches {self.name} '
+                                 'features; extract both images with this engine')
         return self.matcher.match(feats0['keypoints'], feats0['descriptors'], size0,
                                   feats1['keypoints'], feats1['descriptors'], size1)

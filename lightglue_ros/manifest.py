@@ -63,15 +63,23 @@ def load_manifest(model_dir: Path | str, check_files: bool = True) -> dict:
     if check_files:
         for entry in manifest['files']:
             for key in ('xml', 'bin'):
-                if not (model_dir / entry[key]).is_file():
-                    raise ValueError(f'{model_dir / entry[key]} listed in {path} is missing; '
-                                     're-run convert')
+                _check_file(model_dir / entry[key], (entry.get('sha256') or {}).get(key), path)
         params = manifest.get('params')
-        if params and not (model_dir / params['file']).is_file():
-            raise ValueError(f'{model_dir / params["file"]} listed in {path} is missing; '
-                             're-run convert')
+        if params:
+            _check_file(model_dir / params['file'], params.get('sha256'), path)
     manifest['model_dir'] = str(model_dir.resolve())
     return manifest
+
+
+def _check_file(file: Path, sha256: str | None, manifest_path: Path) -> None:
+    """Require `file` to exist and, when the manifest records one, to match its checksum."""
+    if not file.is_file():
+        raise ValueError(f'{file} listed in {manifest_path} is missing; re-run convert')
+    # A truncated copy, an overwritten or a swapped IR (another model set's extractor) would
+    # otherwise fail later inside OpenVINO, or load and give wrong results. ~50 ms per set.
+    if sha256 and sha256_file(file) != sha256:
+        raise ValueError(f'{file} does not match its checksum in {manifest_path} (changed '
+                         'since convert); re-run convert')
 
 
 def stage_entry(manifest: dict, stage: str) -> dict:

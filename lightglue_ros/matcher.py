@@ -70,8 +70,9 @@ class AdaptiveMatcher:
 
         :param manifest: a model set manifest (`lightglue_ros.manifest.load_manifest`).
         :param core: OpenVINO core to share; a new one when None.
-        :param precision: OpenVINO inference precision, 'f32', 'bf16' or 'f16' (always set
-            explicitly: the CPU plugin would pick bf16 on AMX machines).
+        :param precision: OpenVINO inference precision of the transformer layers, 'f32',
+            'bf16' or 'f16' (always set explicitly: the CPU plugin would pick bf16 on AMX
+            machines). The input and assignment stages always run f32 (cheap; see below).
         :param depth_confidence: early-exit ratio, -1 disables; None takes the manifest's.
         :param width_confidence: pruning confidence, -1 disables; None takes the manifest's.
         :param filter_threshold: minimum match score; None takes the manifest's.
@@ -85,21 +86,50 @@ class AdaptiveMatcher:
                         filter_threshold)
         self.precision = precision
         core = core or ov.Core()
-        properties = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
-        if device.upper() == 'CPU':
-            # OpenVINO 2026.4 CPU bug: when the first inference of a dynamic model has one
-            # point, its Snippets attention kernel is wrong for every later length. Without
-            # Snippets the layers are as fast here (measured) and always right.
-            properties['SNIPPETS_MODE'] = 'DISABLE'
-        properties.update(config or {})
+        properties = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY',
+                      **(config or {})}
         self._requests = {}
         for name, outputs in self._stage_outputs().items():
-            compiled = core.compile_model(str(stage_path(manifest, name)), device, properties)
+            path = stage_path(manifest, name)
+            stage_properties = properties
+            if name == 'matcher_input' or name.startswith('assign'):
+                # ~1-5% of the work, but in bf16 the cos/sin of keypoint positions and the
+                # log-softmax changed 4.3% of the hard pair's matches vs 1.5% with these two
+                # stages in f32 (measured, 1024 points): keep them f32.
+                stage_properties = {**properties, 'INFERENCE_PRECISION_HINT': 'f32'}
+            try:
+                compiled = core.compile_model(str(path), device, stage_properties)
+            except RuntimeError as exc:  # a truncated or garbled IR file
+                first = str(exc).strip().splitlines()[:1] or ['']
+                raise ValueError(f'cannot load {path} ({first[0][:200]}); re-run convert') \
+                    from None
             names = [sorted(port.get_names()) for port in compiled.outputs]
             if len(names) != len(outputs) or any(o not in n for o, n in zip(outputs, names)):
                 raise ValueError(f'stage {name} of {manifest.get("model_dir")} has outputs '
                                  f'{names}, expected {outputs}; re-run convert')
             self._requests[name] = compiled.create_infer_request()
+        if device.upper() == 'CPU':
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """
+        Run every stage once with 8 and 9 points.
+
+        OpenVINO 2026.4 CPU bug: when the first inference of a dynamic model has one point,
+        its Snippets attention kernel is wrong for every later length. Snippets (fused
+        attention) make the layers 8-10% faster in f32 and 10-25% in bf16 (measured at 1024
+        points), so rather than disabling them, the first inference never has one point.
+        """
+        rng = np.random.default_rng(0)
+        states = []
+        for n in (8, 9):
+            kpts = rng.uniform(-1, 1, (1, n, 2)).astype(_F32)
+            desc = rng.standard_normal((1, n, self.input_dim)).astype(_F32)
+            states.append(self._infer('matcher_input', (kpts, desc)))
+        (desc0, enc0), (desc1, enc1) = states
+        for i in range(self.n_layers):
+            self._infer(f'layer_{i}', (desc0, desc1, enc0, enc1))
+            self._infer(f'assign_{i}', (desc0, desc1))
 
     def _configure(self, conf: dict, depth_confidence, width_confidence,
                    filter_threshold) -> None:
@@ -145,6 +175,9 @@ class AdaptiveMatcher:
         if len(desc) != len(kpts):
             raise ValueError(f'kpts{side} has {len(kpts)} points but desc{side} has '
                              f'{len(desc)} rows; pass one descriptor per keypoint')
+        if not (np.isfinite(kpts).all() and np.isfinite(desc).all()):
+            raise ValueError(f'kpts{side} or desc{side} contain NaN or inf; check the '
+                             'extractor input')
         size = np.asarray(size, dtype=np.float64).reshape(-1)
         if size.shape != (2,) or not np.all(size > 0):
             raise ValueError(f'size{side} must be the positive (width, height) of image '

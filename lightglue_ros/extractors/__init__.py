@@ -14,6 +14,9 @@
 
 """Runtime feature extractors: OpenVINO IR + numpy post-processing. No torch, no ROS."""
 
+import contextlib
+import ctypes
+import functools
 import importlib
 from pathlib import Path
 
@@ -21,6 +24,50 @@ from lightglue_ros.manifest import stage_entry
 from lightglue_ros.manifest import stage_path
 import numpy as np
 import openvino as ov
+
+
+@functools.lru_cache(maxsize=1)
+def _openblas_thread_controls() -> tuple:
+    """Return (get, set) thread-count functions of every OpenBLAS loaded here (Linux)."""
+    try:
+        maps = Path('/proc/self/maps').read_text()
+    except OSError:
+        return ()
+    controls = []
+    for path in sorted({line.split()[-1] for line in maps.splitlines()
+                        if 'openblas' in line.lower() and '.so' in line}):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (('scipy_openblas', '64_'), ('openblas', '64_'), ('openblas', '')):
+            get = getattr(lib, f'{prefix}_get_num_threads{suffix}', None)
+            set_ = getattr(lib, f'{prefix}_set_num_threads{suffix}', None)
+            if get is not None and set_ is not None:
+                controls.append((get, set_))
+                break
+    return tuple(controls)
+
+
+@contextlib.contextmanager
+def single_thread_blas():
+    """
+    Run numpy's BLAS calls single-threaded inside the block (best effort; else a no-op).
+
+    After a threaded call, OpenBLAS workers busy-wait for new work: beside OpenVINO on two
+    cores they took a core from the next inference (measured: a pair 650 -> 545 ms, the
+    matcher right after an extraction 230 -> 172 ms). The small matrix products of keypoint
+    post-processing gain nothing from a second thread (extraction time unchanged).
+    """
+    controls = _openblas_thread_controls()
+    previous = [get() for get, _ in controls]
+    for _, set_ in controls:
+        set_(1)
+    try:
+        yield
+    finally:
+        for (_, set_), count in zip(controls, previous):
+            set_(count)
 
 
 class Extractor:
@@ -59,7 +106,7 @@ class Extractor:
         key = (height, width)
         if key not in self._compiled:
             if self._model is None:
-                self._model = self.core.read_model(stage_path(self.manifest, 'extractor'))
+                self._model = self._read_model()
             model = self._model.clone()
             shape = [d.get_length() if d.is_static else -1
                      for d in model.inputs[0].get_partial_shape()]
@@ -77,6 +124,21 @@ class Extractor:
             self._compiled[key] = self.core.compile_model(model, self.device,
                                                           self.compile_config)
         return self._compiled[key]
+
+    def _read_model(self) -> ov.Model:
+        """Read the extractor IR and check that it has the outputs this extractor reads."""
+        path = stage_path(self.manifest, 'extractor')
+        try:
+            model = self.core.read_model(path)
+        except RuntimeError as exc:  # a truncated or garbled IR file
+            first = str(exc).strip().splitlines()[:1] or ['']
+            raise ValueError(f'cannot load {path} ({first[0][:200]}); re-run convert') from None
+        expected = self.conf.get('outputs') or []
+        names = sorted(n for port in model.outputs for n in port.get_names())
+        if len(model.inputs) != 1 or any(name not in names for name in expected):
+            raise ValueError(f'{path} has outputs {names}, expected {expected} (an IR of '
+                             f'another extractor?); re-run convert')
+        return model
 
     def request(self, height: int, width: int) -> ov.InferRequest:
         """Return the reusable infer request for a (height, width) input (one per size)."""

