@@ -107,7 +107,7 @@ def test_targets_and_table(report):
     names = [t['target'] for t in data['targets']]
     assert any(n.startswith('f32 matcher >= 1.2x reference') for n in names)
     assert any(n.startswith('bf16 >= 97% identical') for n in names)
-    assert any(n.startswith('end-to-end pair >= 4x') for n in names)
+    assert any(n.startswith('end-to-end pair (ours f32 adaptive) >= 4x') for n in names)
     assert all(isinstance(t['holds'], bool) for t in data['targets'])
     assert data['environment']['threads'] == 2
     for header in ('matcher K=256, pair easy', 'identical %', 'GF/s layers', 'x static ORT',
