@@ -154,9 +154,12 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
     # One merged params file: rcl lets a --params-file win over -p, whatever the order.
     conf = yaml.safe_load(Path(params_file).read_text()) if params_file else {}
     values = conf.setdefault('/**', {}).setdefault('ros__parameters', {})
+    # Queues that hold the whole bag: every frame is processed even if the first
+    # extraction (which compiles the extractor for the bag's resolution) takes seconds.
+    frames = min(expected_pairs + 1, 100)
     values.update({'model_dir': str(models), 'mode': 'temporal',
-                   'processing_queue_size': expected_pairs, 'image_reliability': 'reliable',
-                   'use_sim_time': True, **(params or {})})
+                   'processing_queue_size': frames, 'image_qos_depth': frames,
+                   'image_reliability': 'reliable', 'use_sim_time': True, **(params or {})})
     merged = Path(bag).parent / f'{Path(bag).name}.params.yaml'
     merged.write_text(yaml.safe_dump(conf))
     node = start_node(['-r', '__ns:=/lightglue_demo', '--params-file', str(merged),
