@@ -94,7 +94,8 @@ class OutputRecorder:
         self.node = rclpy.create_node('lightglue_recorder', context=self.context)
         self.received = {'matches': [], 'pose': []}
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(PointCloud2, f'{prefix}/matches',
+        self.matches_topic = f'{prefix}/matches'
+        self.node.create_subscription(PointCloud2, self.matches_topic,
                                       self.received['matches'].append, qos)
         self.node.create_subscription(PoseWithCovarianceStamped, f'{prefix}/pose',
                                       self.received['pose'].append, qos)
@@ -102,6 +103,16 @@ class OutputRecorder:
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin)
         self.thread.start()
+
+    def wait_for_publisher(self, timeout: float) -> bool:
+        """Wait until the matcher's `matches` publisher is discovered (or the timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.node.count_publishers(self.matches_topic):
+                time.sleep(0.25)  # let the other side match this subscription too
+                return True
+            time.sleep(0.05)
+        return False
 
     def wait(self, kind: str, count: int, timeout: float) -> list:
         """Wait for `count` messages of `kind` ('matches' or 'pose') or the timeout."""
@@ -167,7 +178,10 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
     recorder = None
     try:
         recorder = OutputRecorder('/lightglue_demo/lightglue')
-        replay(bag, rate=1.0, wait_subscribers=timeout)
+        recorder.wait_for_publisher(timeout)
+        # Writer history as deep as the bag: a reliable keep-last writer drops samples that
+        # are not yet acknowledged when the node's DDS threads are starved (CPU-bound start).
+        replay(bag, rate=1.0, wait_subscribers=timeout, depth=1000)
         matches = recorder.wait('matches', expected_pairs, timeout)
         poses = recorder.wait('pose', expected_pairs, 10.0)
     finally:
