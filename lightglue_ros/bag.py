@@ -477,9 +477,13 @@ class _Player:
     def running(self) -> bool:
         return not self.stop.is_set() and self.node.context.ok()
 
-    def destroy(self) -> None:
+    def destroy(self, ack_timeout: float = 5.0) -> None:
+        from rclpy.duration import Duration
         for pub in [*self.publishers.values(), self.clock]:
             if pub is not None:
+                # Destroying a reliable writer at once drops what subscribers have not
+                # acknowledged yet: the last messages of a replay were lost that way.
+                pub.wait_for_all_acked(Duration(seconds=ack_timeout))
                 self.node.destroy_publisher(pub)
 
     def wait_for_subscribers(self, timeout: float, qos: str) -> None:
