@@ -133,7 +133,8 @@ def test_record_without_camera_info_warns(folder, tmp_path, caplog):
     assert read_bag(out)['types'] == {'/camera/image_raw': 'sensor_msgs/msg/Image'}
 
 
-@pytest.mark.skipif(not (KITTI / 'image_0').is_dir(), reason=f'no KITTI sample at {KITTI}')
+@pytest.mark.skipif(not (KITTI / 'image_0').is_dir(),
+                    reason='needs ../shared/eval/kitti00 beside the repository')
 @pytest.mark.parametrize('storage', STORAGES)
 def test_record_kitti_cli(tmp_path, storage, capsys):
     """The CLI records KITTI's grey frames with their times and K, byte for byte."""
