@@ -97,7 +97,7 @@ def make_pipeline(args):
                     cache_dir=args.cache_dir, depth_confidence=args.depth_confidence,
                     width_confidence=args.width_confidence, filter_threshold=args.threshold,
                     **overrides)
-    return Pipeline(engine, resize=args.resize)
+    return Pipeline(engine, resize=args.resize, refine=getattr(args, 'refine', False))
 
 
 def add_match_parser(subparsers) -> None:
@@ -109,6 +109,9 @@ def add_match_parser(subparsers) -> None:
     p.add_argument('--json', type=Path, help='write the result JSON here')
     p.add_argument('--viz', type=Path, help='write a match PNG here')
     p.add_argument('--repeat', type=int, default=1, help='runs for median timings')
+    p.add_argument('--refine', action='store_true',
+                   help='refine the image-1 position of each match to sub-pixel accuracy '
+                   '(adds refined_keypoints1 and refined to the JSON)')
     p.set_defaults(func=run_match)
 
 
@@ -120,6 +123,9 @@ def result_json(result: dict) -> dict:
         'matches': np.asarray(result['matches']).tolist(),
         'scores': np.asarray(result['scores']).round(5).tolist(),
         'stop_layer': int(result['stop_layer']),
+        **({'refined_keypoints1': np.asarray(result['refined_keypoints1']).round(3).tolist(),
+            'refined': np.asarray(result['refined']).tolist()}
+           if 'refined_keypoints1' in result else {}),
         'timings_ms': {k: round(float(v), 3) for k, v in result['timings_ms'].items()},
     }
 

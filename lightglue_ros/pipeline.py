@@ -20,6 +20,7 @@ import time
 
 import cv2
 from lightglue_ros.engine import Engine
+from lightglue_ros.refine import refine_matches
 import numpy as np
 
 
@@ -93,10 +94,14 @@ class Pipeline:
     :param engine: a loaded `Engine`.
     :param resize: long side for extraction (None: the model set's default, 0: no resize).
     :param cache_size: how many frames' features to keep (keyed by frame id).
+    :param refine: refine the image-1 positions of the matches to sub-pixel accuracy
+        (`lightglue_ros.refine`); results then carry `refined_keypoints1` and `refined`.
     """
 
-    def __init__(self, engine: Engine, resize: int | None = None, cache_size: int = 8) -> None:
+    def __init__(self, engine: Engine, resize: int | None = None, cache_size: int = 8,
+                 refine: bool = False) -> None:
         self.engine = engine
+        self.refine = refine
         self.resize = engine.manifest['extractor'].get('resize') if resize is None else resize
         self.cache_size = cache_size
         self._cache = OrderedDict()
@@ -135,7 +140,8 @@ class Pipeline:
 
         :return: dict with `keypoints0`, `keypoints1`, `matches` (K, 2), `scores` (K,),
             `stop_layer`, `prune0`, `prune1` and `timings_ms` (extract0, extract1, match,
-            total).
+            total); with `refine`, also `refined_keypoints1` (K, 2: the image-1 position of
+            each match, sub-pixel refined where `refined` (K,) is True) and timing `refine`.
         """
         start = time.perf_counter()
         t0 = time.perf_counter()
@@ -145,6 +151,15 @@ class Pipeline:
         t2 = time.perf_counter()
         result = self.engine.match(feats0, feats0['image_size'], feats1, feats1['image_size'])
         t3 = time.perf_counter()
+        extra, timings = {}, {}
+        if self.refine:
+            m = result['matches']
+            out = refine_matches(image0, image1, feats0['keypoints'][m[:, 0]],
+                                 feats1['keypoints'][m[:, 1]])
+            extra = {'refined_keypoints1': out.kpts1.astype(np.float32),
+                     'refined': out.refined}
+            timings = {'refine': (time.perf_counter() - t3) * 1e3}
+        t4 = time.perf_counter()
         return {
             'keypoints0': feats0['keypoints'],
             'keypoints1': feats1['keypoints'],
@@ -156,5 +171,7 @@ class Pipeline:
             'image_size0': feats0['image_size'],
             'image_size1': feats1['image_size'],
             'timings_ms': {'extract0': (t1 - t0) * 1e3, 'extract1': (t2 - t1) * 1e3,
-                           'match': (t3 - t2) * 1e3, 'total': (t3 - start) * 1e3},
+                           'match': (t3 - t2) * 1e3, **timings,
+                           'total': (t4 - start) * 1e3},
+            **extra,
         }

@@ -140,3 +140,30 @@ def test_match_sample_pair(aliked_models, tmp_path):
     assert (err < 3).mean() > 0.9, f'only {(err < 3).mean():.2f} of matches within 3 px'
     png = cv2.imread(str(tmp_path / 'out.png'))
     assert png.shape[1] == image0.shape[1] + 10 + image1.shape[1]
+
+
+def test_match_refine(aliked_models, tmp_path):
+    """`match --refine`: refined image-1 positions per match, closer to the known warp."""
+    import cv2
+    import json
+    import numpy as np
+    from lightglue_ros import samples
+    image0, image1, mat = samples.warped_pair('coffee')
+    for name, image in (('a.png', image0), ('b.png', image1)):
+        cv2.imwrite(str(tmp_path / name), image[..., ::-1])
+    proc = run_cli('match', str(tmp_path / 'a.png'), str(tmp_path / 'b.png'), '--models',
+                   str(aliked_models), '--json', str(tmp_path / 'out.json'), '--refine')
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / 'out.json').read_text())
+    assert 'refine' in result['timings_ms']
+    matches = np.array(result['matches'])
+    kpts0 = np.array(result['keypoints0'])[matches[:, 0]]
+    kpts1 = np.array(result['keypoints1'])[matches[:, 1]]
+    refined, moved = np.array(result['refined_keypoints1']), np.array(result['refined'])
+    assert refined.shape == kpts1.shape and moved.shape == (len(matches),)
+    assert moved.mean() > 0.6
+    np.testing.assert_array_equal(refined[~moved], kpts1[~moved])
+    before = samples.reprojection_error(kpts0, kpts1, mat)
+    after = samples.reprojection_error(kpts0, refined, mat)
+    good = before < 3
+    assert np.median(after[good]) < 0.5 * np.median(before[good])

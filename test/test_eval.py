@@ -117,6 +117,48 @@ def test_eval_homography_pair_all_methods(tmp_path, aliked_models, capsys):
     assert abs(ours['auc5'] - ref['auc5']) < 5
 
 
+def test_disparity_check(tmp_path):
+    """Matches of a rectified pair are checked against a dense disparity map (inf unknown)."""
+    disparity = np.full((40, 60), 5.0)
+    disparity[:, :10] = np.inf
+    np.savez(tmp_path / 'scene_disp.npz', disparity)
+    loaded = evaluate.read_disparity(tmp_path)
+    np.testing.assert_array_equal(loaded, disparity)
+    kpts0 = np.array([[20.0, 10.0], [30.2, 20.0], [40.0, 30.0], [5.0, 5.0]])
+    kpts1 = kpts0 - [5.0, 0.0] + np.array([[0.1, 0.2], [0.0, 0.0], [2.0, 0.0], [0.0, 0.0]])
+    out = evaluate.score_disparity({'kpts0': kpts0, 'kpts1': kpts1}, disparity)
+    assert out['disp_checked'] == 3  # the last one has no ground truth
+    assert out['disp_within1'] == pytest.approx(2 / 3)
+    assert out['disp_med_x_err'] == pytest.approx(0.1)
+    assert out['disp_med_y_err'] == pytest.approx(0.0)
+    none = evaluate.score_disparity({'kpts0': kpts0[3:], 'kpts1': kpts1[3:]}, disparity)
+    assert none['disp_checked'] == 0
+    assert evaluate.read_disparity(tmp_path / 'nowhere') is None
+
+
+def test_eval_refined_methods(tmp_path, aliked_models, capsys):
+    """--refine adds the refined engine and SIFT, and their AUC differences."""
+    image0, image1, H = samples.warped_pair('coffee')
+    write_image(tmp_path / 'a.png', image0)
+    write_image(tmp_path / 'b.png', image1)
+    (tmp_path / 'pairs_with_H.txt').write_text(
+        'a.png b.png ' + ' '.join(f'{v:.10g}' for v in H.ravel()) + '\n')
+    out = tmp_path / 'out.json'
+    assert main(['eval', '--models', str(aliked_models), '--homographies',
+                 str(tmp_path / 'pairs_with_H.txt'), '--methods', 'lightglue_ros,sift',
+                 '--refine', '--json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    result = report['sets'][tmp_path.name]
+    assert set(result) == {'lightglue_ros', 'lightglue_ros_refined', 'sift', 'sift_refined'}
+    assert set(report['comparisons'][tmp_path.name]) == {'refined_minus_adaptive',
+                                                         'sift_refined_minus_sift'}
+    plain, refined = result['lightglue_ros'], result['lightglue_ros_refined']
+    assert refined['matches'] == plain['matches']
+    # The warp is exact: refined positions fit it better than detected ones.
+    assert refined['mean_corner_err_px'] < plain['mean_corner_err_px']
+    assert 'lightglue_ros_refined - lightglue_ros' in capsys.readouterr().out
+
+
 def test_eval_pose_pair_from_a_planar_warp(tmp_path, aliked_models, capsys):
     """A plane seen from two known poses (H = K (R + t n^T / d) K^-1): the pose is recovered."""
     R = cv2.Rodrigues(np.array([0.02, -0.03, 0.01]))[0]

@@ -298,7 +298,7 @@ def test_bad_input_never_stops_the_node(ros, aliked_models):
 
 def test_parameters_live_and_read_only(ros, aliked_models):
     """Live changes apply to the next pair; read-only and out-of-range changes are refused."""
-    image0, image1, _ = samples.warped_pair('astronaut')
+    image0, image1, mat = samples.warped_pair('astronaut')
     node = ros.start(aliked_models, mode='temporal', pose_method='none')
     results = node.set_parameters([Parameter('mode', value='stereo')])
     assert not results[0].successful
@@ -319,6 +319,20 @@ def test_parameters_live_and_read_only(ros, aliked_models):
     ros.wait('matches', 2)
     time.sleep(0.4)
     assert int(_diag_values(ros)['stop_layer']) == 9
+    assert _diag_values(ros)['refined_matches'] == 'off'
+    # Sub-pixel refinement: the same warp pair again, image-1 positions moved to the truth.
+    assert node.set_parameters([Parameter('refine_matches', value=True)])[0].successful
+    ros.publish('/image0', _image(image1, 'rgb8', 4.0))
+    got = ros.wait('matches', 3)
+    time.sleep(0.4)
+    assert int(_diag_values(ros)['refined_matches']) > 0.6 * len(
+        messages.decode_matches(got[2])['indices0'])
+    plain, refined = messages.decode_matches(got[0]), messages.decode_matches(got[2])
+    err_plain = samples.reprojection_error(plain['keypoints0'], plain['keypoints1'], mat)
+    err_refined = samples.reprojection_error(refined['keypoints0'], refined['keypoints1'], mat)
+    inl_plain, inl_refined = err_plain[err_plain < 3], err_refined[err_refined < 3]
+    assert np.median(inl_refined) < 0.5 * np.median(inl_plain)
+    assert np.median(inl_refined) < 0.1
     assert node.get_parameter('mode').value == 'temporal'
 
 
