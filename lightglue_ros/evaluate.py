@@ -324,7 +324,9 @@ def score_pose(match: dict, pair: dict, sizes: tuple, pose_method: str,
     err_R = geometry.rotation_error_deg(res.R, T[:3, :3]) if res.ok else np.inf
     err_t = geometry.translation_error_deg(res.t, T[:3, 3]) if res.ok else np.inf
     return {'ok': res.ok, 'reason': res.reason, 'model': res.model, 'n_inliers': res.n_inliers,
-            'err_R': err_R, 'err_t': err_t, 'err': max(err_R, err_t), 'pose_ms': pose_ms}
+            'err_R': err_R, 'err_t': err_t, 'err': max(err_R, err_t), 'pose_ms': pose_ms,
+            'R_est': res.R.tolist() if res.ok else None,
+            't_est': res.t.tolist() if res.ok else None}
 
 
 def score_homography(match: dict, pair: dict, size0: tuple, ransac_px: float) -> dict:
@@ -333,15 +335,45 @@ def score_homography(match: dict, pair: dict, size0: tuple, ransac_px: float) ->
     corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
     H, inliers = geometry.homography_from_matches(match['kpts0'], match['kpts1'], ransac_px)
     gt = cv2.perspectiveTransform(corners[None], pair['H'])[0]
-    err = np.inf
+    err, estimated = np.inf, None
     if H is not None:
-        err = float(np.linalg.norm(cv2.perspectiveTransform(corners[None], H)[0] - gt,
-                                   axis=1).mean())
+        estimated = cv2.perspectiveTransform(corners[None], H)[0]
+        err = float(np.linalg.norm(estimated - gt, axis=1).mean())
     proj = cv2.perspectiveTransform(np.asarray(match['kpts0'], np.float64).reshape(1, -1, 2),
                                     pair['H'])[0] if len(match['kpts0']) else np.zeros((0, 2))
     dist = np.linalg.norm(proj - match['kpts1'], axis=1)
     return {'ok': H is not None, 'n_inliers': int(inliers.sum()), 'err': err,
-            'precision3': float((dist < 3).mean()) if len(dist) else 0.0}
+            'precision3': float((dist < 3).mean()) if len(dist) else 0.0,
+            'corners_est': estimated.tolist() if estimated is not None else None}
+
+
+def agreement(kind: str, rows_a: list[dict], rows_b: list[dict]) -> dict | None:
+    """
+    Compare two methods' estimates with each other and with the ground truth, pair by pair.
+
+    When two independent methods agree with each other much better than either agrees with
+    the ground truth, the ground truth's own error sets the floor of the AUC, and an AUC
+    difference between them says little. Pose sets: median rotation and translation-
+    direction angles between the two estimates; homography sets: median mean distance
+    between their projected image corners. Only pairs both solved count.
+    """
+    both = [(a, b) for a, b in zip(rows_a, rows_b) if a['ok'] and b['ok']]
+    if not both:
+        return None
+    if kind == 'pose':
+        rot = [geometry.rotation_error_deg(np.array(a['R_est']), np.array(b['R_est']))
+               for a, b in both]
+        trans = [geometry.translation_error_deg(np.array(a['t_est']), np.array(b['t_est']))
+                 for a, b in both]
+        return {'pairs': len(both), 'median_rot_between_deg': float(np.median(rot)),
+                'median_t_between_deg': float(np.median(trans)),
+                'median_t_err_a_deg': float(np.median([a['err_t'] for a, _ in both])),
+                'median_t_err_b_deg': float(np.median([b['err_t'] for _, b in both]))}
+    between = [np.linalg.norm(np.array(a['corners_est']) - np.array(b['corners_est']),
+                              axis=1).mean() for a, b in both]
+    return {'pairs': len(both), 'median_corner_between_px': float(np.median(between)),
+            'median_corner_err_a_px': float(np.median([a['err'] for a, _ in both])),
+            'median_corner_err_b_px': float(np.median([b['err'] for _, b in both]))}
 
 
 def _finite(x):
@@ -576,6 +608,12 @@ def run_eval(args) -> int:
                 comparisons[name] = {k: results[other][k] - results[base][k] for k in keys}
                 print(f'{other} - {base}: ' + ', '.join(
                     f'{k} {v:+.2f}' for k, v in comparisons[name].items()))
+        for a, b in (('lightglue_ros', 'sift'), ('lightglue_ros_refined', 'sift')):
+            if a in rows and b in rows:
+                agree = agreement(s.kind, rows[a], rows[b])
+                if agree is not None:
+                    comparisons[f'agreement_{a}_{b}'] = agree
+                    print(f'{a} vs {b}: ' + ', '.join(f'{k} {v:.3g}' for k, v in agree.items()))
         if comparisons:
             report['comparisons'][s.name] = comparisons
         print()

@@ -136,6 +136,24 @@ def test_disparity_check(tmp_path):
     assert evaluate.read_disparity(tmp_path / 'nowhere') is None
 
 
+def test_agreement_between_methods():
+    """Two estimates compared with each other and with the truth; unsolved pairs skipped."""
+    rot = cv2.Rodrigues(np.array([0.0, 0.01, 0.0]))[0]
+    a = {'ok': True, 'R_est': np.eye(3).tolist(), 't_est': [1.0, 0.0, 0.0], 'err_t': 2.0}
+    b = {'ok': True, 'R_est': rot.tolist(), 't_est': [1.0, 0.0, 0.01], 'err_t': 3.0}
+    unsolved = {'ok': False, 'R_est': None, 't_est': None, 'err_t': np.inf}
+    out = evaluate.agreement('pose', [a, unsolved], [b, b])
+    assert out['pairs'] == 1
+    assert out['median_rot_between_deg'] == pytest.approx(np.degrees(0.01), rel=1e-3)
+    assert out['median_t_between_deg'] == pytest.approx(np.degrees(0.01), rel=1e-2)
+    assert (out['median_t_err_a_deg'], out['median_t_err_b_deg']) == (2.0, 3.0)
+    corners = np.zeros((4, 2))
+    h = evaluate.agreement('homography', [{'ok': True, 'corners_est': corners, 'err': 1.0}],
+                           [{'ok': True, 'corners_est': corners + [0.3, 0.4], 'err': 0.5}])
+    assert h['median_corner_between_px'] == pytest.approx(0.5)
+    assert evaluate.agreement('pose', [unsolved], [b]) is None
+
+
 def test_eval_refined_methods(tmp_path, aliked_models, capsys):
     """--refine adds the refined engine and SIFT, and their AUC differences."""
     image0, image1, H = samples.warped_pair('coffee')
@@ -150,8 +168,12 @@ def test_eval_refined_methods(tmp_path, aliked_models, capsys):
     report = json.loads(out.read_text())
     result = report['sets'][tmp_path.name]
     assert set(result) == {'lightglue_ros', 'lightglue_ros_refined', 'sift', 'sift_refined'}
-    assert set(report['comparisons'][tmp_path.name]) == {'refined_minus_adaptive',
-                                                         'sift_refined_minus_sift'}
+    comparisons = report['comparisons'][tmp_path.name]
+    assert set(comparisons) == {'refined_minus_adaptive', 'sift_refined_minus_sift',
+                                'agreement_lightglue_ros_sift',
+                                'agreement_lightglue_ros_refined_sift'}
+    agree = comparisons['agreement_lightglue_ros_sift']
+    assert agree['pairs'] == 1 and 0 <= agree['median_corner_between_px'] < 5
     plain, refined = result['lightglue_ros'], result['lightglue_ros_refined']
     assert refined['matches'] == plain['matches']
     # The warp is exact: refined positions fit it better than detected ones.
