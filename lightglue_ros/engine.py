@@ -14,11 +14,8 @@
 
 """OpenVINO runtime: a model set's extractor and adaptive LightGlue. numpy + openvino only."""
 
-from concurrent.futures import ThreadPoolExecutor
 import logging
-import os
 from pathlib import Path
-import threading
 import time
 
 from lightglue_ros.extractors import create_extractor
@@ -68,11 +65,8 @@ class Engine:
             config['INFERENCE_NUM_THREADS'] = int(threads)
         self.device = device
         self.precision = PRECISIONS[precision]
-        self.threads = int(threads) if threads else (os.cpu_count() or 1)
         self.extractor = create_extractor(self.manifest, core=self.core, device=device,
                                           config=config, **extractor_overrides)
-        self._pair = None  # two extractors with half the threads each, made on first use
-        self._pair_lock = threading.Lock()
         self.matcher = AdaptiveMatcher(self.manifest, core=self.core, device=device,
                                        precision=self.precision,
                                        depth_confidence=depth_confidence,
@@ -92,54 +86,6 @@ class Engine:
             `extractor` (its name, checked by `match`) and `timing_ms`.
         :raises ValueError: for an empty, non-RGB, uint8 or non-finite image.
         """
-        self._check_image(image)
-        start = time.perf_counter()
-        with single_thread_blas():
-            feats = self.extractor.extract(np.ascontiguousarray(image, dtype=np.float32))
-        feats['extractor'] = self.name
-        feats['timing_ms'] = (time.perf_counter() - start) * 1e3
-        return feats
-
-    def extract_pair(self, image0: np.ndarray, image1: np.ndarray) -> tuple[dict, dict]:
-        """
-        Extract two images at once, as `extract` each (identical results).
-
-        On the CPU, each image gets its own extractor with half the inference threads, in
-        its own thread: the CNN scales poorly from one to two threads on one image, and one
-        image's numpy post-processing (single-threaded) overlaps the other's CNN. 480x640
-        pair on this 2-core machine: ~1.3-1.6x faster than two `extract` calls (measured
-        with `lightglue-ros bench`, end-to-end section). Other devices run `extract` twice.
-        """
-        for image in (image0, image1):
-            self._check_image(image)
-        if self.device != 'CPU' or self.threads < 2:
-            return self.extract(image0), self.extract(image1)
-        with self._pair_lock:
-            if self._pair is None:
-                config = {'INFERENCE_NUM_THREADS': max(1, self.threads // 2)}
-                extractors = [create_extractor(self.manifest, core=self.core,
-                                               device=self.device, config=config)
-                              for _ in range(2)]
-                for extractor in extractors:
-                    extractor.conf = self.extractor.conf  # live option changes apply
-                self._pair = extractors, ThreadPoolExecutor(2, 'lightglue-extract')
-            extractors, pool = self._pair
-
-            def run(extractor, image):
-                start = time.perf_counter()
-                feats = extractor.extract(np.ascontiguousarray(image, dtype=np.float32))
-                feats['extractor'] = self.name
-                feats['timing_ms'] = (time.perf_counter() - start) * 1e3
-                return feats
-
-            # OpenBLAS's thread count is process-wide: set once around both threads.
-            with single_thread_blas():
-                futures = [pool.submit(run, extractor, image)
-                           for extractor, image in zip(extractors, (image0, image1))]
-                return futures[0].result(), futures[1].result()
-
-    @staticmethod
-    def _check_image(image: np.ndarray) -> None:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'expected an (H, W, 3) RGB image, got shape {image.shape}')
         if image.shape[0] < 1 or image.shape[1] < 1:
@@ -149,6 +95,12 @@ class Engine:
                              '(Pipeline.features converts)')
         if not np.isfinite(image).all():
             raise ValueError('the image contains NaN or inf pixels; pass RGB in [0, 1]')
+        start = time.perf_counter()
+        with single_thread_blas():
+            feats = self.extractor.extract(np.ascontiguousarray(image, dtype=np.float32))
+        feats['extractor'] = self.name
+        feats['timing_ms'] = (time.perf_counter() - start) * 1e3
+        return feats
 
     def match(self, feats0: dict, size0: tuple, feats1: dict, size1: tuple) -> dict:
         """

@@ -340,12 +340,8 @@ class MatcherNode(Node):
         started = time.perf_counter()
         conf = self._apply_live()
         frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
-        keys = [(frame.camera, frame.stamp_ns) for frame in frames]
-        if len(frames) == 2:  # stereo / pair: both cameras' images extracted at once
-            frames[0].features, frames[1].features = self.pipeline.features_pair(
-                frames[0].image, frames[1].image, *keys)
-        else:
-            frames[0].features = self.pipeline.features(frames[0].image, keys[0])
+        for frame in frames:
+            frame.features = self.pipeline.features(frame.image, (frame.camera, frame.stamp_ns))
         if self.mode == 'temporal':
             previous, self._prev = self._prev, frames[0]
             if previous is None:

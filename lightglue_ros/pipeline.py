@@ -117,41 +117,17 @@ class Pipeline:
         :param image: grey or RGB image (uint8, uint16 or float in [0, 1]).
         :param frame_id: any hashable; a repeated id returns the cached features.
         """
-        cached = self._cached(frame_id)
-        if cached is not None:
-            return cached
-        small, scale, size = self._prepare(image)
-        return self._finish(self.engine.extract(small), scale, size, frame_id)
-
-    def features_pair(self, image0: np.ndarray, image1: np.ndarray, id0=None,
-                      id1=None) -> tuple[dict, dict]:
-        """Return the features of two images (as `features`), extracting both at once."""
-        cached = self._cached(id0), self._cached(id1)
-        if cached[0] is not None or cached[1] is not None or (id0 is not None and id0 == id1):
-            return self.features(image0, id0), self.features(image1, id1)
-        (small0, scale0, size0), (small1, scale1, size1) = (self._prepare(image0),
-                                                            self._prepare(image1))
-        feats0, feats1 = self.engine.extract_pair(small0, small1)
-        return (self._finish(feats0, scale0, size0, id0),
-                self._finish(feats1, scale1, size1, id1))
-
-    def _cached(self, frame_id):
         if frame_id is not None and frame_id in self._cache:
             self._cache.move_to_end(frame_id)
             return self._cache[frame_id]
-        return None
-
-    def _prepare(self, image: np.ndarray) -> tuple:
         rgb = to_rgb_float(image)
         h, w = rgb.shape[:2]
-        small, scale = resize_long_side(rgb, self.resize)
-        return small, scale, (w, h)
-
-    def _finish(self, feats: dict, scale: tuple, size: tuple, frame_id) -> dict:
-        # Pixel centres at integer coordinates in both images (reference convention).
+        small, (sx, sy) = resize_long_side(rgb, self.resize)
+        feats = self.engine.extract(small)
         kpts = feats['keypoints'].astype(np.float32)
-        kpts = (kpts + 0.5) / np.array(scale, np.float32) - 0.5
-        feats = {**feats, 'keypoints': kpts, 'image_size': size}
+        # Pixel centres at integer coordinates in both images (reference convention).
+        kpts = (kpts + 0.5) / np.array([sx, sy], np.float32) - 0.5
+        feats = {**feats, 'keypoints': kpts, 'image_size': (w, h)}
         if frame_id is not None:
             self._cache[frame_id] = feats
             while len(self._cache) > self.cache_size:
@@ -168,8 +144,10 @@ class Pipeline:
             each match, sub-pixel refined where `refined` (K,) is True) and timing `refine`.
         """
         start = time.perf_counter()
-        cached0, cached1 = (i is not None and i in self._cache for i in (id0, id1))
-        feats0, feats1 = self.features_pair(image0, image1, id0, id1)
+        t0 = time.perf_counter()
+        feats0 = self.features(image0, id0)
+        t1 = time.perf_counter()
+        feats1 = self.features(image1, id1)
         t2 = time.perf_counter()
         result = self.engine.match(feats0, feats0['image_size'], feats1, feats1['image_size'])
         t3 = time.perf_counter()
@@ -192,9 +170,7 @@ class Pipeline:
             'prune1': result['prune1'],
             'image_size0': feats0['image_size'],
             'image_size1': feats1['image_size'],
-            # Each extraction's own duration (they overlap when both run at once).
-            'timings_ms': {'extract0': feats0.get('timing_ms', 0.0) if not cached0 else 0.0,
-                           'extract1': feats1.get('timing_ms', 0.0) if not cached1 else 0.0,
+            'timings_ms': {'extract0': (t1 - t0) * 1e3, 'extract1': (t2 - t1) * 1e3,
                            'match': (t3 - t2) * 1e3, **timings,
                            'total': (t4 - start) * 1e3},
             **extra,

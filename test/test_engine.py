@@ -192,31 +192,3 @@ def test_broken_manifest_raises(aliked_models, tmp_path):
     (models / 'manifest.json').unlink()
     with pytest.raises(ValueError, match='no manifest.json'):
         Engine(models)
-
-
-def test_extract_pair_equals_two_extracts(aliked_models):
-    """Both images at once (two half-thread extractors in threads): the same features."""
-    engine = Engine(aliked_models, threads=2)
-    astronaut = (data.astronaut()[:256, :320] / 255.0).astype(np.float32)
-    coffee = (data.coffee()[:200, :300] / 255.0).astype(np.float32)
-    pair = engine.extract_pair(astronaut, coffee)
-    for image, got in zip((astronaut, coffee), pair):
-        alone = engine.extract(image)
-        for key in ('keypoints', 'scores', 'descriptors'):
-            np.testing.assert_array_equal(got[key], alone[key])
-        assert got['extractor'] == 'aliked' and got['timing_ms'] > 0
-    # A keypoint cap changed on the engine's extractor (as the node's live parameters do)
-    # applies to the pair extractors too.
-    engine.extractor.conf['max_keypoints'] = 50
-    capped = engine.extract_pair(astronaut, coffee)
-    assert [len(f['keypoints']) for f in capped] == [len(engine.extract(astronaut)['keypoints']),
-                                                    len(engine.extract(coffee)['keypoints'])]
-    assert [len(f['keypoints']) for f in capped] == [50, 50], [len(f['keypoints']) for f in pair]
-    with pytest.raises(ValueError, match='RGB'):
-        engine.extract_pair(astronaut, coffee[..., 0])
-    # Through the pipeline: a cached frame is not extracted again.
-    pipeline = Pipeline(engine)
-    first = pipeline.match_pair(astronaut, coffee, 'a', 'c')
-    again = pipeline.match_pair(astronaut, coffee, 'a', 'c')
-    assert again['timings_ms']['extract0'] == 0.0 and again['timings_ms']['extract1'] == 0.0
-    np.testing.assert_array_equal(first['matches'], again['matches'])
