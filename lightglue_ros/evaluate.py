@@ -427,20 +427,20 @@ def format_table(eval_set: EvalSet, results: dict) -> str:
     else:
         cols = ['AUC@1', 'AUC@3', 'AUC@5', 'corner_err', 'prec@3px']
         keys = ['auc1', 'auc3', 'auc5', 'mean_corner_err_px', 'precision3']
-    head = (f'{"method":<20}{"pairs":>6}{"solved":>8}{"kpts":>7}{"matches":>9}{"inliers":>9}'
+    head = (f'{"method":<22}{"pairs":>6}{"solved":>8}{"kpts":>7}{"matches":>9}{"inliers":>9}'
             + ''.join(f'{c:>11}' for c in cols) + f'{"ms/pair":>9}')
     lines = [f'{eval_set.name} ({eval_set.kind}, {len(eval_set.pairs)} pairs)', head]
     for method, s in results.items():
-        lines.append(f'{method:<20}{s["pairs"]:>6}{s["solved"]:>7.0f}%{s["keypoints"]:>7.0f}'
+        lines.append(f'{method:<22}{s["pairs"]:>6}{s["solved"]:>7.0f}%{s["keypoints"]:>7.0f}'
                      f'{s["matches"]:>9.1f}{s["inlier_ratio"]:>9.2f}'
                      + ''.join(f'{_fmt(s[k]):>11}' for k in keys) + f'{s["ms_per_pair"]:>9.0f}')
     disparity = {m: s for m, s in results.items() if 'disparity_within1' in s}
     if disparity:
         lines.append('ground-truth disparity (per match: x_right = x_left - d, y equal)')
-        lines.append(f'{"method":<20}{"checked":>9}{"within 1px":>12}{"med |dx|":>10}'
+        lines.append(f'{"method":<22}{"checked":>9}{"within 1px":>12}{"med |dx|":>10}'
                      f'{"med |dy|":>10}')
         for method, s in disparity.items():
-            lines.append(f'{method:<20}{s["disparity_checked"]:>9.0f}'
+            lines.append(f'{method:<22}{s["disparity_checked"]:>9.0f}'
                          f'{s["disparity_within1"]:>11.1f}%'
                          f'{_fmt(s["disparity_median_x_err_px"], 3):>10}'
                          f'{_fmt(s["disparity_median_y_err_px"], 3):>10}')
