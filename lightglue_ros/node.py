@@ -431,9 +431,12 @@ class MatcherNode(Node):
                                       ransac_px=conf['ransac_threshold_px'],
                                       min_inliers=conf['min_inliers'], baseline=baseline)
         if not pose.ok:
-            self.warn('pose', f'no pose for the pair at {messages.stamp_to_ns(stamp1)} ns: '
-                      f'{pose.reason}')
-            return pose
+            rotation_known = (pose.reason.startswith(('pure rotation', 'zero motion'))
+                              and pose.n_inliers >= conf['min_inliers'])
+            if not (rotation_known and conf['publish_rotation_only']):
+                self.warn('pose', f'no pose for the pair at {messages.stamp_to_ns(stamp1)} ns: '
+                          f'{pose.reason}')
+                return pose
         position, quaternion = pose.camera1_in_camera0()
         self.pose_pub.publish(messages.encode_pose(position, quaternion, pose.covariance,
                                                    stamp1, frame_id))

@@ -92,6 +92,9 @@ PARAMETERS = (
           high=50.0, live=True),
     Param('min_inliers', 15, 'fewer pose inliers: no pose is published (a warning says why)',
           low=5, high=100000, live=True),
+    Param('publish_rotation_only', False, 'also publish ~/pose for pairs whose translation is '
+          'unobservable (pure rotation, zero motion): the estimated rotation, position 0 with '
+          'variance 1e6 on x, y and z', live=True),
     Param('publish_debug_image', False, 'always draw ~/debug_image (it is drawn anyway while '
           'someone subscribes)', live=True),
     Param('publish_tf', False, 'stereo/pair: broadcast the estimated camera 1 pose to TF as '

@@ -399,3 +399,42 @@ def test_compressed_transport(ros, aliked_models):
     out = messages.decode_matches(ros.wait('matches', 1)[0])
     err = samples.reprojection_error(out['keypoints0'], out['keypoints1'], mat)
     assert len(err) > 300 and np.mean(err < 3) > 0.9
+
+
+def test_pure_rotation_published_only_when_asked(ros, aliked_models):
+    """A camera turning on the spot: no pose by default; with publish_rotation_only, R."""
+    from lightglue_ros.geometry import rotation_error_deg
+    image0 = samples.photo('astronaut')
+    h, w = image0.shape[:2]
+    info = _info(w, h, 500.0)
+    K = np.array(info.k).reshape(3, 3)
+    R = cv2.Rodrigues(np.deg2rad([1.0, 4.0, 0.5]))[0]  # X1 = R X0: no translation
+    image1 = cv2.warpPerspective(image0, K @ R @ np.linalg.inv(K), (w, h))
+    node = ros.start(aliked_models, mode='temporal', pose_method='auto')
+    ros.publish('/camera_info0', info, CameraInfo)
+    time.sleep(0.3)
+    ros.publish('/image0', _image(image0, 'rgb8', 1.0))
+    ros.publish('/image0', _image(image1, 'rgb8', 2.0))
+    ros.wait('matches', 1)
+    time.sleep(0.5)
+    assert 'pure rotation' in _diag_values(ros)['pose']
+    assert ros.received['pose'] == []
+    assert node.set_parameters([Parameter('publish_rotation_only', value=True)])[0].successful
+    ros.publish('/image0', _image(image0, 'rgb8', 3.0))  # image1 -> image0: rotation R^T
+    got = ros.wait('pose', 1)
+    assert len(got) == 1
+    pose = messages.decode_pose(got[0])
+    assert pose['stamp_ns'] == 3 * 10**9
+    np.testing.assert_array_equal(pose['position'], np.zeros(3))
+    assert np.allclose(np.diag(pose['covariance'])[:3], 1e6)
+    assert 0 < np.diag(pose['covariance'])[3:].max() < 1e-3  # the rotation is well measured
+    orientation = _quat_to_matrix(*pose['quaternion'])
+    # Camera 1 (image0) in camera 0's frame (image1): orientation R.
+    assert rotation_error_deg(orientation, R) < 0.2
+
+
+def _quat_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
