@@ -177,6 +177,7 @@ class MatcherNode(Node):
         self._live_dirty = True
         self._infos = {}
         self._prev = None
+        self._pose_published = False  # set by _pose for the pair being processed
         self._load_pipeline()
         self.add_on_set_parameters_callback(self.parameters_callback)
         self.add_post_set_parameters_callback(self.post_parameters_callback)
@@ -368,6 +369,7 @@ class MatcherNode(Node):
         self.matches_pub.publish(messages.encode_matches(
             feats0['keypoints'], kpts1, result['matches'], result['scores'],
             stamp0, stamp1, frame_id))
+        self._pose_published = False
         pose = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
         if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
             self._publish_debug(frames, result, stamp1, frame_id)
@@ -375,7 +377,7 @@ class MatcherNode(Node):
         with self.stats.lock:
             self.stats.processed.append(time.monotonic())
             self.stats.processed_count += 1
-            self.stats.poses += bool(pose is not None and pose.ok)
+            self.stats.poses += self._pose_published
             self.stats.last = {
                 'stop_layer': int(result['stop_layer']), 'matches': len(result['matches']),
                 'refined_matches': 'off' if refined is None else refined,
@@ -438,6 +440,7 @@ class MatcherNode(Node):
                           f'{pose.reason}')
                 return pose
         position, quaternion = pose.camera1_in_camera0()
+        self._pose_published = True
         self.pose_pub.publish(messages.encode_pose(position, quaternion, pose.covariance,
                                                    stamp1, frame_id))
         if self._tf is not None:

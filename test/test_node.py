@@ -431,6 +431,8 @@ def test_pure_rotation_published_only_when_asked(ros, aliked_models):
     orientation = _quat_to_matrix(*pose['quaternion'])
     # Camera 1 (image0) in camera 0's frame (image1): orientation R.
     assert rotation_error_deg(orientation, R) < 0.2
+    time.sleep(0.4)
+    assert _diag_values(ros)['poses_published'] == '1'
 
 
 def _quat_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
