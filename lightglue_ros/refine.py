@@ -153,8 +153,8 @@ def refine_matches(image0: np.ndarray, image1: np.ndarray, kpts0: np.ndarray,
     grad_x = cv2.Sobel(grey1, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
     grad_y = cv2.Sobel(grey1, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
     shift = np.zeros_like(k1)
-    # Texture needed in two directions: the smaller eigenvalue of the template's structure
-    # tensor (gradients of the normalized patch) must be a fair share of the larger one.
+    # Texture needed in two directions: at every step, the smaller eigenvalue of the image-1
+    # patch's structure tensor (normalized gradients) must be a fair share of the larger one.
     conditioned = np.ones(len(idx), bool)
     for _ in range(iterations):
         points = k1[:, None, :] + warped + shift[:, None, :]
