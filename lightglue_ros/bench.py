@@ -41,6 +41,7 @@ import time
 
 import cv2
 from lightglue_ros import samples
+from lightglue_ros.bag import list_images
 from lightglue_ros.bench_measure import in_ref_space
 from lightglue_ros.bench_measure import interleaved
 from lightglue_ros.bench_measure import match_iou
@@ -57,6 +58,8 @@ from lightglue_ros.bench_runners import static_models
 from lightglue_ros.cli import DEFAULT_MODELS
 from lightglue_ros.cli import UsageError
 from lightglue_ros.engine import Engine
+from lightglue_ros.eval_sets import image_path
+from lightglue_ros.eval_sets import pair_names
 from lightglue_ros.extractors import create_extractor
 from lightglue_ros.matcher import AdaptiveMatcher
 from lightglue_ros.pipeline import Pipeline
@@ -70,8 +73,6 @@ logger = logging.getLogger(__name__)
 # Known warps of astronaut (as test_lightglue.py): a mild one (early exit) and a strong one.
 H_EASY = np.array([[0.95, 0.05, 10.0], [-0.04, 0.97, 15.0], [1e-5, 2e-5, 1.0]])
 H_HARD = np.vstack([cv2.getRotationMatrix2D((256, 256), 35, 0.8), [4e-4, 2e-4, 1.0]])
-PAIR_FILES = ('pairs_with_H.txt', 'pairs_with_gt.txt')
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.ppm', '.pgm', '.bmp', '.tif', '.tiff')
 
 
 def add_bench_parser(subparsers) -> None:
@@ -130,38 +131,23 @@ def default_pairs() -> list[tuple]:
             for name, mat in (('easy', H_EASY), ('hard', H_HARD))]
 
 
-def read_pair_list(folder: Path) -> list[tuple[str, str]]:
-    """Return the (name0, name1) pairs of a folder's pairs_with_*.txt ([] if it has none)."""
-    for name in PAIR_FILES:
-        path = folder / name
-        if path.is_file():
-            return [tuple(line.split()[:2]) for line in path.read_text().splitlines()
-                    if line.strip() and not line.startswith('#')]
-    return []
-
-
-def pair_image(folder: Path, name: str) -> np.ndarray:
-    """Read a pairs-file image: relative to the folder, or to its images/ (SuperGlue's ScanNet)."""
-    path = folder / name
-    if not path.is_file() and (folder / 'images' / name).is_file():
-        path = folder / 'images' / name
-    return read_image(path)
-
-
 def load_pairs(inputs: list[Path]) -> list[tuple]:
     """Return [(name, image0, image1)] from the command line inputs (see the help)."""
     if not inputs:
         return default_pairs()
     if len(inputs) == 1 and inputs[0].is_dir():
         folder = inputs[0]
-        names = read_pair_list(folder)
+        names = pair_names(folder)
         if not names:
-            images = sorted(p.name for p in folder.iterdir()
-                            if p.suffix.lower() in IMAGE_SUFFIXES)
+            try:
+                images = [p.name for p in list_images(folder)]
+            except ValueError:
+                images = []
             names = list(zip(images, images[1:]))
         if not names:
             raise UsageError(f'{folder} has no pairs_with_*.txt and fewer than two images')
-        return [(f'{a}-{b}', pair_image(folder, a), pair_image(folder, b)) for a, b in names]
+        return [(f'{a}-{b}', read_image(image_path(folder, a)), read_image(image_path(folder, b)))
+                for a, b in names]
     if len(inputs) % 2:
         raise UsageError(f'pass image pairs (an even number of images), got {len(inputs)}; '
                          'or one folder')
@@ -396,9 +382,10 @@ def parity_section(ctx: Context) -> list:
     bf16 = ctx.matchers.get(('bf16', 'adaptive'))
     rows = []
     for folder in sorted(p for p in args.eval_root.iterdir() if p.is_dir()):
-        names = read_pair_list(folder)[:args.eval_limit]
+        names = pair_names(folder)[:args.eval_limit]
         for name0, name1 in names:
-            image0, image1 = pair_image(folder, name0), pair_image(folder, name1)
+            image0 = read_image(image_path(folder, name0))
+            image1 = read_image(image_path(folder, name1))
             rows.append(_parity_pair(ctx, pipeline, bf16, folder.name, f'{name0}-{name1}',
                                      image0, image1, threshold, resize))
             logger.info('parity: %s %s: stop %d/%d, %.4f identical', folder.name,

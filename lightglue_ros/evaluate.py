@@ -25,7 +25,6 @@ unsolved pairs counting as infinite error. Homography AUC uses the mean corner e
 """
 
 import argparse
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -37,6 +36,13 @@ import time
 
 import cv2
 from lightglue_ros import geometry
+from lightglue_ros import samples
+from lightglue_ros.eval_sets import discover_sets
+from lightglue_ros.eval_sets import EvalSet
+from lightglue_ros.eval_sets import H_FILE
+from lightglue_ros.eval_sets import image_path
+from lightglue_ros.eval_sets import load_set
+from lightglue_ros.eval_sets import POSE_FILE
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -46,91 +52,7 @@ METHODS = ('lightglue_ros', 'lightglue_ros_full', 'lightglue_ros_refined', 'refe
 DEFAULT_METHODS = 'lightglue_ros,reference,sift'
 POSE_THRESHOLDS = (5, 10, 20)
 H_THRESHOLDS = (1, 3, 5)
-POSE_FILE, H_FILE = 'pairs_with_gt.txt', 'pairs_with_H.txt'
 REFERENCE_EXTRACTORS = ('aliked', 'disk')
-
-
-@dataclasses.dataclass
-class EvalSet:
-    """Pairs of one folder: `kind` is 'pose' (K0, K1, T_0to1) or 'homography' (H)."""
-
-    name: str
-    kind: str
-    images: Path
-    pairs: list
-    disparity: np.ndarray | None = None
-
-
-def _numbers(values: list, path: Path, line_no: int) -> np.ndarray:
-    try:
-        return np.array([float(v) for v in values])
-    except ValueError:
-        raise ValueError(f'{path}:{line_no}: expected numbers, got {" ".join(values)}') from None
-
-
-def read_pose_pairs(path: Path) -> list[dict]:
-    """Read SuperGlue's `name0 name1 rot0 rot1 K0(9) K1(9) T_0to1(16)` lines."""
-    pairs = []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields or fields[0].startswith('#'):
-            continue
-        if len(fields) != 38:
-            raise ValueError(f'{path}:{i}: a pose pair has 38 columns (name0 name1 rot0 rot1 '
-                             f'K0(9) K1(9) T_0to1(16)), got {len(fields)}')
-        values = _numbers(fields[2:], path, i)
-        if values[:2].any():
-            raise ValueError(f'{path}:{i}: image rotations {fields[2]} {fields[3]} are not '
-                             'supported; rotate the images and write 0 0')
-        pairs.append({'name0': fields[0], 'name1': fields[1], 'K0': values[2:11].reshape(3, 3),
-                      'K1': values[11:20].reshape(3, 3), 'T_0to1': values[20:].reshape(4, 4)})
-    return pairs
-
-
-def read_homography_pairs(path: Path) -> list[dict]:
-    """Read `name0 name1 H(9)` lines (x1 ~ H x0, pixels)."""
-    pairs = []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
-        fields = line.split()
-        if not fields or fields[0].startswith('#'):
-            continue
-        if len(fields) != 11:
-            raise ValueError(f'{path}:{i}: a homography pair has 11 columns (name0 name1 '
-                             f'H(9)), got {len(fields)}')
-        H = _numbers(fields[2:], path, i).reshape(3, 3)
-        pairs.append({'name0': fields[0], 'name1': fields[1], 'H': H / H[2, 2]})
-    return pairs
-
-
-def load_set(path: Path, kind: str, images: Path | None = None, name: str | None = None,
-             limit: int | None = None) -> EvalSet:
-    """Read one pairs file as an `EvalSet` (images default to the file's folder)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f'no pairs file at {path}')
-    pairs = (read_pose_pairs if kind == 'pose' else read_homography_pairs)(path)
-    if not pairs:
-        raise ValueError(f'{path} holds no pairs')
-    images = Path(images or path.parent)
-    return EvalSet(name or path.resolve().parent.name, kind, images,
-                   pairs[:limit] if limit else pairs, read_disparity(images) if kind == 'pose'
-                   else None)
-
-
-def read_disparity(folder: Path) -> np.ndarray | None:
-    """
-    Return the dense left-image disparity of a rectified stereo set, if the folder has one.
-
-    One `*_disp.npz` (array `arr_0`, HxW, inf = unknown, x_right = x_left - d), as in
-    ../shared/eval/middlebury_motorcycle. It gives per-match ground truth: `score_disparity`.
-    """
-    files = sorted(Path(folder).glob('*_disp.npz'))
-    if len(files) != 1:
-        return None
-    with np.load(files[0]) as data:
-        if 'arr_0' not in data:
-            raise ValueError(f'{files[0]}: expected the disparity in array arr_0')
-        return np.asarray(data['arr_0'], np.float64)
 
 
 def score_disparity(match: dict, disparity: np.ndarray) -> dict:
@@ -158,33 +80,6 @@ def score_disparity(match: dict, disparity: np.ndarray) -> dict:
             'disp_within1': float(np.mean(np.hypot(ex, ey) < 1.0)),
             'disp_med_x_err': float(np.median(np.abs(ex))),
             'disp_med_y_err': float(np.median(np.abs(ey)))}
-
-
-def discover_sets(root: Path, limit: int | None = None) -> list[EvalSet]:
-    """Return every set under `root`: folders holding pairs_with_gt.txt or pairs_with_H.txt."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f'--eval-root {root} is not a directory')
-    sets = []
-    for folder in sorted(p for p in [root, *root.rglob('*')] if p.is_dir()):
-        for file, kind in ((POSE_FILE, 'pose'), (H_FILE, 'homography')):
-            if (folder / file).is_file():
-                name = folder.name if folder != root else root.resolve().name
-                if any(s.name == name for s in sets):
-                    name = f'{name}_{kind}'
-                sets.append(load_set(folder / file, kind, folder, name, limit))
-    if not sets:
-        raise ValueError(f'no {POSE_FILE} or {H_FILE} under {root}')
-    return sets
-
-
-def image_path(images: Path, name: str) -> Path:
-    """Resolve a pair's image name (also under images/, as in SuperGlue's ScanNet sample)."""
-    for path in (images / name, images / 'images' / name):
-        if path.is_file():
-            return path
-    raise ValueError(f'No image at path {images / name}; pass --images with the folder that '
-                     'holds the images named in the pairs file')
 
 
 class EngineMatcher:
@@ -339,9 +234,8 @@ def score_homography(match: dict, pair: dict, size0: tuple, ransac_px: float) ->
     if H is not None:
         estimated = cv2.perspectiveTransform(corners[None], H)[0]
         err = float(np.linalg.norm(estimated - gt, axis=1).mean())
-    proj = cv2.perspectiveTransform(np.asarray(match['kpts0'], np.float64).reshape(1, -1, 2),
-                                    pair['H'])[0] if len(match['kpts0']) else np.zeros((0, 2))
-    dist = np.linalg.norm(proj - match['kpts1'], axis=1)
+    dist = samples.reprojection_error(np.asarray(match['kpts0'], np.float64),
+                                      np.asarray(match['kpts1'], np.float64), pair['H'])
     return {'ok': H is not None, 'n_inliers': int(inliers.sum()), 'err': err,
             'precision3': float((dist < 3).mean()) if len(dist) else 0.0,
             'corners_est': estimated.tolist() if estimated is not None else None}

@@ -71,9 +71,9 @@ class PoseResult:
     """
     Relative pose of a pair; check `ok` before using `R`, `t`.
 
-    `R` is the identity when not ok, except for pure rotation / zero motion (reason starts
-    with 'pure rotation' or 'zero motion') where it is the rotation that explains the matches
-    and `t` is zero: the rotation is known, the translation direction is not.
+    `R` is the identity when not ok, except for pure rotation / zero motion
+    (`rotation_known`): there it is the rotation that explains the matches, with its
+    covariance, and `t` is zero: the rotation is known, the translation direction is not.
     """
 
     ok: bool
@@ -86,6 +86,7 @@ class PoseResult:
     scale_known: bool
     n_inliers: int
     baseline_angle_deg: float | None = None
+    rotation_known: bool = False
 
     def camera1_in_camera0(self) -> tuple[np.ndarray, np.ndarray]:
         """Return position (3,) and quaternion (x, y, z, w) of camera 1 in camera 0's frame."""
@@ -594,6 +595,7 @@ def _rotation_result(fit, x0, x1, f, ransac_px, full, n) -> PoseResult:
         reason = (f'pure rotation ({angle:.2f} deg) without parallax: translation direction '
                   'is unobservable')
     res = failed(reason, n, 'homography', fit.R_rot, full(inl))
+    res.rotation_known = True
     if inl.sum() >= 3:
         res.covariance = pose_covariance(fit.R_rot, np.zeros(3), x0[inl], x1[inl], f,
                                          rotation_only=True)

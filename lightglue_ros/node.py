@@ -177,7 +177,6 @@ class MatcherNode(Node):
         self._live_dirty = True
         self._infos = {}
         self._prev = None
-        self._pose_published = False  # set by _pose for the pair being processed
         self._load_pipeline()
         self.add_on_set_parameters_callback(self.parameters_callback)
         self.add_post_set_parameters_callback(self.post_parameters_callback)
@@ -369,15 +368,14 @@ class MatcherNode(Node):
         self.matches_pub.publish(messages.encode_matches(
             feats0['keypoints'], kpts1, result['matches'], result['scores'],
             stamp0, stamp1, frame_id))
-        self._pose_published = False
-        pose = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
+        pose, published = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
         if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
             self._publish_debug(frames, result, stamp1, frame_id)
         now_ns = self.get_clock().now().nanoseconds
         with self.stats.lock:
             self.stats.processed.append(time.monotonic())
             self.stats.processed_count += 1
-            self.stats.poses += self._pose_published
+            self.stats.poses += published
             self.stats.last = {
                 'stop_layer': int(result['stop_layer']), 'matches': len(result['matches']),
                 'refined_matches': 'off' if refined is None else refined,
@@ -410,16 +408,17 @@ class MatcherNode(Node):
         return model
 
     def _pose(self, conf: dict, frames: list, result: dict, keypoints1: np.ndarray,
-              stamp1: Time, frame_id: str):
+              stamp1: Time, frame_id: str) -> tuple:
+        """Estimate and publish the pose; return (PoseResult or None, published)."""
         if conf['pose_method'] == 'none':
-            return None
+            return None, False
         frame0, frame1 = frames
         try:
             camera0 = self._camera(0, frame0)
             camera1 = camera0 if self.mode == 'temporal' else self._camera(1, frame1)
         except ValueError as exc:
             self.warn('camera_info', f'no pose: {exc}')
-            return None
+            return None, False
         matches = result['matches']
         kpts0 = frame0.features['keypoints'][matches[:, 0]]
         kpts1 = keypoints1[matches[:, 1]]
@@ -433,19 +432,18 @@ class MatcherNode(Node):
                                       ransac_px=conf['ransac_threshold_px'],
                                       min_inliers=conf['min_inliers'], baseline=baseline)
         if not pose.ok:
-            rotation_known = (pose.reason.startswith(('pure rotation', 'zero motion'))
-                              and pose.n_inliers >= conf['min_inliers'])
-            if not (rotation_known and conf['publish_rotation_only']):
+            rotation_only = (pose.rotation_known and conf['publish_rotation_only']
+                             and pose.n_inliers >= conf['min_inliers'])
+            if not rotation_only:
                 self.warn('pose', f'no pose for the pair at {messages.stamp_to_ns(stamp1)} ns: '
                           f'{pose.reason}')
-                return pose
+                return pose, False
         position, quaternion = pose.camera1_in_camera0()
-        self._pose_published = True
         self.pose_pub.publish(messages.encode_pose(position, quaternion, pose.covariance,
                                                    stamp1, frame_id))
         if self._tf is not None:
             self._broadcast(position, quaternion, stamp1, frame_id, frames[1].frame_id)
-        return pose
+        return pose, True
 
     def _broadcast(self, position, quaternion, stamp, frame_id: str, child: str) -> None:
         from geometry_msgs.msg import TransformStamped

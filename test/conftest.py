@@ -47,3 +47,22 @@ def aliked_models() -> Path:
 def disk_models() -> Path:
     """Return the DISK + LightGlue model set (direct route, fp32)."""
     return _model_set('disk')
+
+
+@pytest.fixture(scope='session')
+def kitti() -> Path:
+    """
+    Return ../shared/eval/kitti00 (KITTI 00 frames 100-119 with poses, times and K).
+
+    Third-party data that the repository must not ship: without it beside the repository
+    the test is skipped, except under CI (CI is set), where the folder is part of the setup
+    and its absence is a failure, not a skip.
+    """
+    path = ROOT.parent / 'shared' / 'eval' / 'kitti00'
+    if not (path / 'image_0').is_dir():
+        message = (f'needs the third-party KITTI frames in {path} (not shipped with the '
+                   'repository): put the shared eval folder beside the repository')
+        if os.environ.get('CI'):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

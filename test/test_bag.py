@@ -30,8 +30,6 @@ from lightglue_ros import samples
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-KITTI = ROOT.parent / 'shared' / 'eval' / 'kitti00'
 STORAGES = ['mcap', 'sqlite3']
 CALIBRATION_YAML = """\
 image_width: 64
@@ -133,20 +131,18 @@ def test_record_without_camera_info_warns(folder, tmp_path, caplog):
     assert read_bag(out)['types'] == {'/camera/image_raw': 'sensor_msgs/msg/Image'}
 
 
-@pytest.mark.skipif(not (KITTI / 'image_0').is_dir(),
-                    reason='needs ../shared/eval/kitti00 beside the repository')
 @pytest.mark.parametrize('storage', STORAGES)
-def test_record_kitti_cli(tmp_path, storage, capsys):
+def test_record_kitti_cli(kitti, tmp_path, storage, capsys):
     """The CLI records KITTI's grey frames with their times and K, byte for byte."""
     out = tmp_path / 'kitti'
-    code = cli.main(['record-images', str(KITTI / 'image_0'), '--out', str(out),
-                     '--camera-info', str(KITTI / 'calib_cam0_K.txt'),
-                     '--times', str(KITTI / 'times_00_frames100-119.txt'),
+    code = cli.main(['record-images', str(kitti / 'image_0'), '--out', str(out),
+                     '--camera-info', str(kitti / 'calib_cam0_K.txt'),
+                     '--times', str(kitti / 'times_00_frames100-119.txt'),
                      '--storage', storage])
     assert code == 0 and capsys.readouterr().out.strip() == str(out)
     data = read_bag(out)
-    files = sorted((KITTI / 'image_0').glob('*.png'))
-    times = [float(x) for x in (KITTI / 'times_00_frames100-119.txt').read_text().split()]
+    files = sorted((kitti / 'image_0').glob('*.png'))
+    times = [float(x) for x in (kitti / 'times_00_frames100-119.txt').read_text().split()]
     assert [t for t, _, _ in data['/camera/image_raw']] == [round(s * 1e9) for s in times]
     for path, (_, _, msg) in zip(files, data['/camera/image_raw']):
         assert (msg.encoding, msg.width, msg.height) == ('mono8', 1241, 376)

@@ -17,7 +17,7 @@
 import json
 
 import cv2
-from lightglue_ros import evaluate, samples
+from lightglue_ros import eval_sets, evaluate, samples
 from lightglue_ros.cli import main
 from lightglue_ros.geometry import pose_auc
 import numpy as np
@@ -41,21 +41,21 @@ def test_read_pair_files(tmp_path):
     T[:3, 3] = [0.1, 0.2, 0.3]
     (tmp_path / 'pairs_with_gt.txt').write_text(
         '# comment\n' + pose_line('a.png', 'b.png', K, 2 * K, T) + '\n\n')
-    pairs = evaluate.read_pose_pairs(tmp_path / 'pairs_with_gt.txt')
+    pairs = eval_sets.read_pose_pairs(tmp_path / 'pairs_with_gt.txt')
     assert len(pairs) == 1 and pairs[0]['name1'] == 'b.png'
     np.testing.assert_allclose(pairs[0]['K1'], 2 * K)
     np.testing.assert_allclose(pairs[0]['T_0to1'], T)
     (tmp_path / 'pairs_with_H.txt').write_text('a.png b.png 2 0 5 0 2 7 0 0 2\n')
-    pairs = evaluate.read_homography_pairs(tmp_path / 'pairs_with_H.txt')
+    pairs = eval_sets.read_homography_pairs(tmp_path / 'pairs_with_H.txt')
     np.testing.assert_allclose(pairs[0]['H'], [[1, 0, 2.5], [0, 1, 3.5], [0, 0, 1]])
     (tmp_path / 'bad.txt').write_text('a.png b.png 1 2 3\n')
     with pytest.raises(ValueError, match=r'bad.txt:1: a pose pair has 38 columns'):
-        evaluate.read_pose_pairs(tmp_path / 'bad.txt')
+        eval_sets.read_pose_pairs(tmp_path / 'bad.txt')
     with pytest.raises(ValueError, match=r'bad.txt:1: a homography pair has 11 columns'):
-        evaluate.read_homography_pairs(tmp_path / 'bad.txt')
+        eval_sets.read_homography_pairs(tmp_path / 'bad.txt')
     (tmp_path / 'rot.txt').write_text(pose_line('a', 'b', K, K, T).replace(' 0 0 ', ' 1 0 ', 1))
     with pytest.raises(ValueError, match='rotations'):
-        evaluate.read_pose_pairs(tmp_path / 'rot.txt')
+        eval_sets.read_pose_pairs(tmp_path / 'rot.txt')
 
 
 def test_discover_sets(tmp_path):
@@ -66,14 +66,14 @@ def test_discover_sets(tmp_path):
     (tmp_path / 'poses' / 'images' / 'a.png').write_bytes(b'')
     (tmp_path / 'planar').mkdir()
     (tmp_path / 'planar' / 'pairs_with_H.txt').write_text('a.png b.png 1 0 0 0 1 0 0 0 1\n')
-    sets = evaluate.discover_sets(tmp_path)
+    sets = eval_sets.discover_sets(tmp_path)
     found = [(s.name, s.kind, len(s.pairs)) for s in sets]
     assert found == [('planar', 'homography', 1), ('poses', 'pose', 1)]
-    assert evaluate.image_path(sets[1].images, 'a.png') == tmp_path / 'poses/images/a.png'
+    assert eval_sets.image_path(sets[1].images, 'a.png') == tmp_path / 'poses/images/a.png'
     with pytest.raises(ValueError, match='No image at path'):
-        evaluate.image_path(sets[1].images, 'b.png')
+        eval_sets.image_path(sets[1].images, 'b.png')
     with pytest.raises(ValueError, match='no pairs_with_gt.txt or pairs_with_H.txt'):
-        evaluate.discover_sets(tmp_path / 'poses' / 'images')
+        eval_sets.discover_sets(tmp_path / 'poses' / 'images')
 
 
 def test_pose_auc_known_values():
@@ -88,18 +88,24 @@ def test_pose_auc_known_values():
     assert pose_auc([], [5]) == [0.0]
 
 
+def homography_set(folder, photo: str):
+    """Write a photo, its known warp and their pairs_with_H.txt into `folder`; return it."""
+    image0, image1, H = samples.warped_pair(photo)
+    write_image(folder / 'a.png', image0)
+    write_image(folder / 'b.png', image1)
+    pairs_file = folder / 'pairs_with_H.txt'
+    pairs_file.write_text('a.png b.png ' + ' '.join(f'{v:.10g}' for v in H.ravel()) + '\n')
+    return pairs_file
+
+
 def test_eval_homography_pair_all_methods(tmp_path, aliked_models, capsys):
     """One photo under a known homography: table and JSON contract for all three methods."""
-    image0, image1, H = samples.warped_pair('astronaut')
-    write_image(tmp_path / 'a.png', image0)
-    write_image(tmp_path / 'b.png', image1)
-    (tmp_path / 'pairs_with_H.txt').write_text(
-        'a.png b.png ' + ' '.join(f'{v:.10g}' for v in H.ravel()) + '\n')
+    pairs_file = homography_set(tmp_path, 'astronaut')
     out = tmp_path / 'out.json'
     # --resize 512 (no upscaling of the 512x512 photo) keeps the reference quick; it also
     # checks that the reference follows the engine's settings.
     assert main(['eval', '--models', str(aliked_models), '--homographies',
-                 str(tmp_path / 'pairs_with_H.txt'), '--json', str(out), '--threads', '2',
+                 str(pairs_file), '--json', str(out), '--threads', '2',
                  '--resize', '512']) == 0
     table = capsys.readouterr().out
     for method in ('lightglue_ros', 'reference', 'sift', 'AUC@3', 'prec@3px'):
@@ -122,7 +128,7 @@ def test_disparity_check(tmp_path):
     disparity = np.full((40, 60), 5.0)
     disparity[:, :10] = np.inf
     np.savez(tmp_path / 'scene_disp.npz', disparity)
-    loaded = evaluate.read_disparity(tmp_path)
+    loaded = eval_sets.read_disparity(tmp_path)
     np.testing.assert_array_equal(loaded, disparity)
     kpts0 = np.array([[20.0, 10.0], [30.2, 20.0], [40.0, 30.0], [5.0, 5.0]])
     kpts1 = kpts0 - [5.0, 0.0] + np.array([[0.1, 0.2], [0.0, 0.0], [2.0, 0.0], [0.0, 0.0]])
@@ -133,7 +139,7 @@ def test_disparity_check(tmp_path):
     assert out['disp_med_y_err'] == pytest.approx(0.0)
     none = evaluate.score_disparity({'kpts0': kpts0[3:], 'kpts1': kpts1[3:]}, disparity)
     assert none['disp_checked'] == 0
-    assert evaluate.read_disparity(tmp_path / 'nowhere') is None
+    assert eval_sets.read_disparity(tmp_path / 'nowhere') is None
 
 
 def test_agreement_between_methods():
@@ -156,14 +162,10 @@ def test_agreement_between_methods():
 
 def test_eval_refined_methods(tmp_path, aliked_models, capsys):
     """--refine adds the refined engine and SIFT, and their AUC differences."""
-    image0, image1, H = samples.warped_pair('coffee')
-    write_image(tmp_path / 'a.png', image0)
-    write_image(tmp_path / 'b.png', image1)
-    (tmp_path / 'pairs_with_H.txt').write_text(
-        'a.png b.png ' + ' '.join(f'{v:.10g}' for v in H.ravel()) + '\n')
+    pairs_file = homography_set(tmp_path, 'coffee')
     out = tmp_path / 'out.json'
     assert main(['eval', '--models', str(aliked_models), '--homographies',
-                 str(tmp_path / 'pairs_with_H.txt'), '--methods', 'lightglue_ros,sift',
+                 str(pairs_file), '--methods', 'lightglue_ros,sift',
                  '--refine', '--json', str(out)]) == 0
     report = json.loads(out.read_text())
     result = report['sets'][tmp_path.name]

@@ -158,12 +158,13 @@ def test_pure_rotation_and_zero_motion_are_flagged():
     p0, p1, camera = scene(t=np.zeros(3))
     res = relative_pose(p0, p1, camera, camera)
     assert not res.ok and res.reason.startswith('pure rotation'), res.reason
-    assert errors(res)[0] < 0.1 and not res.t.any()
+    assert errors(res)[0] < 0.1 and not res.t.any() and res.rotation_known
     for method in ('essential', 'homography'):
         assert relative_pose(p0, p1, camera, camera, method=method).reason.startswith('pure')
     p0, p1, camera = scene(R=np.eye(3), t=np.zeros(3))
     res = relative_pose(p0, p1, camera, camera)
     assert not res.ok and res.reason.startswith('zero motion'), res.reason
+    assert res.rotation_known
 
 
 def test_degenerate_inputs_never_raise():
@@ -182,7 +183,7 @@ def test_degenerate_inputs_never_raise():
         assert not res.ok and res.reason.startswith(reason), res.reason
         assert res.inliers.shape == (len(kpts0),) and not res.inliers.any()
         assert res.R.shape == (3, 3) and not res.t.any() and res.covariance.shape == (6, 6)
-        assert res.model == 'none' and res.n_inliers == 0
+        assert res.model == 'none' and res.n_inliers == 0 and not res.rotation_known
 
 
 def test_nan_keypoints_are_outliers():

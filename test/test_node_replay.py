@@ -24,11 +24,9 @@ from pathlib import Path
 from lightglue_ros import bag
 from lightglue_ros import demo_ros
 import numpy as np
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-KITTI = ROOT.parent / 'shared' / 'eval' / 'kitti00'
 
 
 def _params_file(tmp_path: Path, **values) -> Path:
@@ -74,18 +72,17 @@ def kitti_world_to_camera(path: Path) -> np.ndarray:
     return np.linalg.inv(poses)
 
 
-@pytest.mark.skipif(not KITTI.is_dir(), reason='needs ../shared/eval/kitti00 beside the repo')
-def test_kitti_temporal_replay(aliked_models, tmp_path):
+def test_kitti_temporal_replay(aliked_models, kitti, tmp_path):
     """KITTI 00 frames 100-119 as a bag: a pose per pair, median rotation error < 1 degree."""
-    path = bag.record_images(KITTI / 'image_0', tmp_path / 'kitti', KITTI / 'calib_cam0_K.txt',
+    path = bag.record_images(kitti / 'image_0', tmp_path / 'kitti', kitti / 'calib_cam0_K.txt',
                              topic='/kitti/image_raw', frame_id='kitti_cam0',
-                             times=KITTI / 'times_00_frames100-119.txt')
+                             times=kitti / 'times_00_frames100-119.txt')
     stamps = np.array([round(t * 1e9) for t in
-                       bag.read_times(KITTI / 'times_00_frames100-119.txt')])
+                       bag.read_times(kitti / 'times_00_frames100-119.txt')])
     outputs = demo_ros.replay_through_node(path, '/kitti/image_raw', '/kitti/camera_info',
                                            aliked_models, len(stamps) - 1)
     assert outputs['returncode'] == 0, outputs['output']
-    truth = kitti_world_to_camera(KITTI / 'poses_00_frames100-119.txt')
+    truth = kitti_world_to_camera(kitti / 'poses_00_frames100-119.txt')
     pairs = demo_ros.compare_with_truth(outputs, stamps, truth)
     assert len(pairs) == len(stamps) - 1 and len(outputs['poses']) == len(pairs), \
         outputs['output']
