@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 from lightglue_ros import bag
+from lightglue_ros import bag_record
 import numpy as np
 
 logger = logging.getLogger('lightglue_ros')
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_match_parser(subparsers)
     add_demo_parser(subparsers)
     bag.add_replay_parser(subparsers)
-    bag.add_record_parser(subparsers)
+    bag_record.add_record_parser(subparsers)
     from lightglue_ros.evaluate import add_eval_parser
     add_eval_parser(subparsers)
     from lightglue_ros.bench import add_bench_parser

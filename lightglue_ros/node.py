@@ -38,6 +38,8 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from lightglue_ros import geometry
 from lightglue_ros import messages
 from lightglue_ros import params
+from lightglue_ros.camera import CameraModel
+from lightglue_ros.camera import stereo_baseline
 from lightglue_ros.refine import refine_matches
 from lightglue_ros.ros_image import compressed_to_numpy
 from lightglue_ros.ros_image import image_to_numpy
@@ -393,7 +395,7 @@ class MatcherNode(Node):
             info = self._infos.get(camera)
         return info.header.frame_id if info is not None else ''
 
-    def _camera(self, camera: int, frame: Frame) -> geometry.CameraModel:
+    def _camera(self, camera: int, frame: Frame) -> CameraModel:
         with self._lock:
             info = self._infos.get(camera)
         if info is None:
@@ -403,7 +405,7 @@ class MatcherNode(Node):
         if (info.width, info.height) != (width, height):
             raise ValueError(f'CameraInfo on camera_info{camera} is for {info.width}x'
                              f'{info.height} but the image is {width}x{height}')
-        model = geometry.CameraModel.from_camera_info(info)
+        model = CameraModel.from_camera_info(info)
         model.validate()
         return model
 
@@ -422,7 +424,7 @@ class MatcherNode(Node):
         matches = result['matches']
         kpts0 = frame0.features['keypoints'][matches[:, 0]]
         kpts1 = keypoints1[matches[:, 1]]
-        baseline = geometry.stereo_baseline(camera0, camera1) if self.mode == 'stereo' \
+        baseline = stereo_baseline(camera0, camera1) if self.mode == 'stereo' \
             else None
         if self.mode == 'stereo' and baseline is None:
             self.warn('baseline', 'stereo mode but the camera_info P matrices give no '

@@ -246,19 +246,20 @@ def write_sample_bag(out: Path | str, n_frames: int = 8, rate: float = 10.0,
     :return: dict with K (3, 3), poses (N, 4, 4, world-to-camera, world = camera 0),
         stamps_ns (N,), topic, camera_info_topic, frame_id, bag and json paths.
     """
-    from lightglue_ros import bag
+    from lightglue_ros import bag_record
+    from lightglue_ros.bag import sibling_topic
     seq = camera_motion_sequence(n_frames, **motion)
     stamps = [round((start + i / rate) * 1e9) for i in range(n_frames)]
-    path = bag.write_images(out, seq.frames, stamps, camera_info=seq.K, topic=topic,
-                            frame_id=frame_id, encoding='rgb8', storage=storage,
-                            compressed=compressed, overwrite=overwrite)
+    path = bag_record.write_images(out, seq.frames, stamps, camera_info=seq.K, topic=topic,
+                                   frame_id=frame_id, encoding='rgb8', storage=storage,
+                                   compressed=compressed, overwrite=overwrite)
     truth = {
         'convention': 'poses[i] maps world to camera i: X_i = R X_w + t (world = camera 0, '
                       'optical axes x right, y down, z forward, metres); T_0to1 between '
                       'frames i and j is poses[j] @ inv(poses[i])',
         'K': seq.K.tolist(), 'poses': seq.poses.tolist(), 'stamps_ns': stamps,
         'size': [int(seq.frames[0].shape[1]), int(seq.frames[0].shape[0])],
-        'topic': topic, 'camera_info_topic': bag.sibling_topic(topic), 'frame_id': frame_id,
+        'topic': topic, 'camera_info_topic': sibling_topic(topic), 'frame_id': frame_id,
     }
     json_path = ground_truth_path(path)
     json_path.write_text(json.dumps(truth, indent=1) + '\n')

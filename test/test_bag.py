@@ -25,6 +25,7 @@ import time
 
 import cv2
 from lightglue_ros import bag
+from lightglue_ros import bag_record
 from lightglue_ros import cli
 from lightglue_ros import samples
 import numpy as np
@@ -78,9 +79,11 @@ def folder(tmp_path_factory) -> Path:
 @pytest.mark.parametrize('storage', STORAGES)
 def test_record_images_round_trip(folder, tmp_path, storage):
     """Images, stamps, CameraInfo and the PNG CompressedImage read back exactly."""
-    out = bag.record_images(folder, tmp_path / 'bag', camera_info=folder.parent / 'camera.yaml',
-                            topic='/cam/image_raw', frame_id='cam_optical',
-                            times=folder.parent / 'times.txt', storage=storage, compressed=True)
+    out = bag_record.record_images(folder, tmp_path / 'bag',
+                                   camera_info=folder.parent / 'camera.yaml',
+                                   topic='/cam/image_raw', frame_id='cam_optical',
+                                   times=folder.parent / 'times.txt', storage=storage,
+                                   compressed=True)
     data = read_bag(out)
     assert data['types'] == {'/cam/image_raw': 'sensor_msgs/msg/Image',
                              '/cam/image_raw/compressed': 'sensor_msgs/msg/CompressedImage',
@@ -109,8 +112,8 @@ def test_record_images_round_trip(folder, tmp_path, storage):
 def test_record_rate_encoding_and_plain_k(folder, tmp_path):
     """--rate stamps frames from 1 s; mono8 conversion; a 9-number K file fills CameraInfo."""
     (tmp_path / 'K.txt').write_text('# fx 0 cx / 0 fy cy / 0 0 1\n60 0 32\n0 60 24\n0 0 1\n')
-    out = bag.record_images(folder, tmp_path / 'bag', camera_info=tmp_path / 'K.txt', rate=20,
-                            encoding='mono8')
+    out = bag_record.record_images(folder, tmp_path / 'bag', camera_info=tmp_path / 'K.txt',
+                                   rate=20, encoding='mono8')
     data = read_bag(out)
     assert [t for t, _, _ in data['/camera/image_raw']] == [
         10**9 + 50_000_000 * i for i in range(10)]
@@ -126,7 +129,7 @@ def test_record_rate_encoding_and_plain_k(folder, tmp_path):
 def test_record_without_camera_info_warns(folder, tmp_path, caplog):
     """No calibration: the bag has only the image topic, and a warning says why."""
     with caplog.at_level(logging.WARNING, logger='lightglue_ros.bag'):
-        out = bag.record_images(folder, tmp_path / 'bag', storage='sqlite3')
+        out = bag_record.record_images(folder, tmp_path / 'bag', storage='sqlite3')
     assert 'no --camera-info' in caplog.text
     assert read_bag(out)['types'] == {'/camera/image_raw': 'sensor_msgs/msg/Image'}
 
@@ -173,12 +176,12 @@ def test_record_errors(folder, tmp_path, capsys):
         assert code == 2 and text in err and err.count('\n') == 1, (args, err)
         assert not (tmp_path / 'out').exists()
     with pytest.raises(ValueError, match='is for 64x48 images but the images are 32x32'):
-        bag.write_images(tmp_path / 'out', [np.zeros((32, 32), np.uint8)], [1],
-                         camera_info=folder.parent / 'camera.yaml')
-    bag.record_images(folder, tmp_path / 'out')
+        bag_record.write_images(tmp_path / 'out', [np.zeros((32, 32), np.uint8)], [1],
+                                camera_info=folder.parent / 'camera.yaml')
+    bag_record.record_images(folder, tmp_path / 'out')
     with pytest.raises(ValueError, match='exists; choose another output or pass --force'):
-        bag.record_images(folder, tmp_path / 'out')
-    assert bag.record_images(folder, tmp_path / 'out', overwrite=True).is_dir()
+        bag_record.record_images(folder, tmp_path / 'out')
+    assert bag_record.record_images(folder, tmp_path / 'out', overwrite=True).is_dir()
 
 
 def test_replay_errors(tmp_path, capsys):
@@ -327,8 +330,9 @@ def test_replay_rate_topics_and_given_node(listener, folder, tmp_path):
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import CameraInfo
     from sensor_msgs.msg import Image
-    path = bag.record_images(folder, tmp_path / 'bag', camera_info=folder.parent / 'camera.yaml',
-                             topic='/rate/image', rate=10.0)  # 10 frames over 0.9 s
+    path = bag_record.record_images(folder, tmp_path / 'bag',
+                                    camera_info=folder.parent / 'camera.yaml',
+                                    topic='/rate/image', rate=10.0)  # 10 frames over 0.9 s
     spreads = {}
     for rate in (1.0, 4.0):
         listener.reset()
@@ -384,7 +388,8 @@ def test_replay_cli_ctrl_c_exits_0(sample_bag, tmp_path):
 
 def test_replay_remap_conflict(folder, tmp_path):
     """Two types remapped onto one topic are refused before ROS starts."""
-    path = bag.record_images(folder, tmp_path / 'bag', camera_info=folder.parent / 'camera.yaml')
+    path = bag_record.record_images(folder, tmp_path / 'bag',
+                                    camera_info=folder.parent / 'camera.yaml')
     with pytest.raises(ValueError, match='would carry both sensor_msgs/msg/Image and '
                        'sensor_msgs/msg/CameraInfo'):
         bag.replay(path, remap={'/camera/camera_info': '/camera/image_raw'})

