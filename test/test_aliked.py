@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 from lightglue_ros.convert import default_weights
 from lightglue_ros.convert import export_stage
+from lightglue_ros.extractors import aliked
 from lightglue_ros.extractors.aliked import AlikedExtractor
 from lightglue_ros.extractors.aliked import pad_amounts
 from lightglue_ros.manifest import FORMAT_VERSION
@@ -147,6 +148,28 @@ def _assert_matches_reference(model_dir: Path, image: np.ndarray, threshold: flo
     assert np.abs(ours['keypoints'] - ref['keypoints'][pairing]).max() < 0.01
     assert np.abs(ours['scores'] - ref['scores'][pairing]).max() < 1e-4
     assert np.abs(ours['descriptors'] - ref['descriptors'][pairing]).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_descriptor_head_in_parts(aliked_ir_set):
+    """The head run in parts on several threads gives one pass's descriptors, bitwise."""
+    image = _photo('coffee', 480, 640, warp=True)
+    manifest = load_manifest(aliked_ir_set)
+    one = AlikedExtractor(manifest, config={'INFERENCE_NUM_THREADS': 1})
+    assert one.head_threads == 1
+    single = one.extract(image)
+    for threads in (2, 3):
+        split = AlikedExtractor(manifest, config={'INFERENCE_NUM_THREADS': threads})
+        assert split.head_threads == threads
+        parted = split.extract(image)
+        assert len(single['keypoints']) >= threads * aliked.MIN_PART
+        assert split._pool is not None, 'the head did not run in parts'
+        assert np.array_equal(parted['keypoints'], single['keypoints'])
+        assert np.array_equal(parted['descriptors'], single['descriptors'])
+    # Fewer keypoints than two parts' worth: one pass, same values as the reference path.
+    few = split.extract(image[:64, :96])
+    assert len(few['keypoints']) < 2 * aliked.MIN_PART
+    assert np.array_equal(few['descriptors'], one.extract(image[:64, :96])['descriptors'])
 
 
 @pytest.mark.slow

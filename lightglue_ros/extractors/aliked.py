@@ -21,13 +21,21 @@ step by step, so that keypoints, scores and descriptors agree to rounding. The I
 normalised 128-channel descriptor map is evaluated only at the pixels SDDH reads.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+import os
+
 import cv2
 from lightglue_ros.extractors import Extractor
+from lightglue_ros.extractors import single_thread_blas
 import numpy as np
 
 SELU_ALPHA = np.float32(1.6732632423543772848170429916717)
 SELU_SCALE = np.float32(1.0507009873554804934193349852946)
 TEMPERATURE = 0.1  # soft-argmax temperature of the reference DKD
+# The descriptor head runs in parts of at least this many keypoints, one part per thread.
+MIN_PART = 64
+MAX_PARTS = 4
 
 
 def selu(x: np.ndarray) -> np.ndarray:
@@ -243,8 +251,8 @@ class AlikedExtractor(Extractor):
     Not thread-safe: one extractor serves one thread (output buffers are reused).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, config: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, config=config, **kwargs)
         self.divisible_by = int(self.conf['input'].get('divisible_by', 32))
         # A static IR was converted for the padded size; remember the size callers must pass.
         inp = self.conf['input']
@@ -269,6 +277,10 @@ class AlikedExtractor(Extractor):
         self.agg_w = np.ascontiguousarray(head['agg_w'].reshape(-1, head['agg_w'].shape[2]))
         self.kernel = kernel
         self.positions = positions
+        # Threads of the descriptor head: as many as OpenVINO's, at most MAX_PARTS.
+        threads = (config or {}).get('INFERENCE_NUM_THREADS') or os.cpu_count() or 1
+        self.head_threads = max(1, min(int(threads), MAX_PARTS))
+        self._pool = None
 
     def _infer(self, image: np.ndarray) -> list:
         """Run the CNN; the returned arrays are views valid until the next call."""
@@ -336,6 +348,34 @@ class AlikedExtractor(Extractor):
 
     def _describe(self, dense: DenseFeatures, kpts_n: np.ndarray, wh: np.ndarray,
                   height: int, width: int) -> np.ndarray:
+        """
+        Run the SDDH head on `head_threads` threads, each on a part of the keypoints.
+
+        Every keypoint's descriptor is computed on its own, so the parts give the same
+        values as one pass (bitwise, tested). numpy releases the GIL in the gathers and
+        products; the smaller parts also keep the corner gathers in cache: at 480x640 with
+        ~900 keypoints the head took 60-73 ms in one pass, 39-42 ms in two parts on one
+        thread, 27-29 ms on two threads (measured).
+        """
+        parts = min(self.head_threads, len(kpts_n) // MIN_PART)
+        if parts <= 1:
+            return self._describe_part(dense, kpts_n, wh, height, width)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.head_threads - 1,
+                                            thread_name_prefix='aliked-head')
+        chunks = np.array_split(kpts_n, parts)
+        # One BLAS thread per part: both cores are already busy with the parts.
+        with single_thread_blas():
+            futures = [self._pool.submit(self._describe_part, dense, chunk, wh, height, width)
+                       for chunk in chunks[1:]]
+            try:
+                first = self._describe_part(dense, chunks[0], wh, height, width)
+            finally:
+                wait(futures)
+        return np.concatenate([first] + [future.result() for future in futures])
+
+    def _describe_part(self, dense: DenseFeatures, kpts_n: np.ndarray, wh: np.ndarray,
+                       height: int, width: int) -> np.ndarray:
         """Run the SDDH head (deformable sampling + aggregation) at the keypoints."""
         n = len(kpts_n)
         kernel, positions = self.kernel, self.positions
