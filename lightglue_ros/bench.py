@@ -55,9 +55,11 @@ from lightglue_ros.bench_measure import STAGES
 from lightglue_ros.bench_report import jsonable
 from lightglue_ros.bench_report import print_report
 from lightglue_ros.bench_report import targets
+from lightglue_ros.bench_report import TORCH_PEAK
 from lightglue_ros.bench_runners import FULL
 from lightglue_ros.bench_runners import load_reference
 from lightglue_ros.bench_runners import static_models
+from lightglue_ros.bench_runners import TorchMatmulPeak
 from lightglue_ros.cli import DEFAULT_MODELS
 from lightglue_ros.cli import UsageError
 from lightglue_ros.engine import Engine
@@ -238,6 +240,8 @@ def matcher_section(ctx: Context, pairs: list) -> tuple[list, dict]:
         pipeline = Pipeline(ctx.engine_for(k, TOP_K[ctx.name]), resize=args.resize)
         probes = {p: MatmulPeak(ctx.core, ctx.engine.device, p, k, threads=ctx.threads)
                   for p in args.precision}
+        if ctx.reference:  # threads already set for PyTorch by the reference
+            probes[TORCH_PEAK] = TorchMatmulPeak(k)
         peak_runs = defaultdict(list)
         for pair, image0, image1 in pairs:
             f0, f1 = pipeline.features(image0), pipeline.features(image1)

@@ -81,7 +81,8 @@ def test_matcher_section(report):
     assert easy['speedup_vs_own_full'] > 1
     bf16 = rows(data, pair='easy', backend='ov', precision='bf16', mode='adaptive')[0]
     assert 0.9 <= bf16['same_as_reference'] <= 1
-    assert set(data['peaks'][str(K)]) == {'f32', 'bf16'}
+    # OpenVINO's MatMul per precision, and PyTorch's f32 product beside it for context.
+    assert set(data['peaks'][str(K)]) == {'f32', 'bf16', 'f32 PyTorch'}
     assert all(v > 1 for v in data['peaks'][str(K)].values())
     assert 0 < easy['layers_of_peak'] < 10
 
@@ -110,6 +111,8 @@ def test_targets_and_table(report):
     assert any(n.startswith('bf16 >= 97% identical') for n in names)
     assert any(n.startswith('end-to-end pair (ours f32 adaptive) >= 4x') for n in names)
     assert all(isinstance(t['holds'], bool) for t in data['targets'])
+    layers = next(t for t in data['targets'] if t['target'].startswith('f32 layer compute'))
+    assert "of PyTorch's matmul rate: easy" in layers['detail']
     assert data['environment']['threads'] == 2
     for header in ('matcher K=256, pair easy', 'identical %', 'GF/s layers', 'x static ORT',
                    'acceptance targets', 'MatMul peak'):
