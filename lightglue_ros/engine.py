@@ -40,7 +40,8 @@ class Engine:
     :param precision: matcher inference precision hint ('f32', 'bf16', 'f16'); the extractor
         always runs f32 (bf16 moves keypoints).
     :param cache_dir: OpenVINO model cache directory (speeds up the next compile).
-    :param threads: CPU inference threads (None = OpenVINO's default).
+    :param threads: CPU threads of inference and of the ALIKED descriptor head (None: all
+        cores, OpenVINO's default).
     """
 
     def __init__(self, model_dir: Path | str, device: str = 'CPU', precision: str = 'f32',

@@ -57,7 +57,8 @@ PARAMETERS = (
     Param('device', 'CPU', 'OpenVINO device', choices=('CPU', 'GPU', 'NPU', 'AUTO')),
     Param('precision', 'f32', 'matcher inference precision (bf16: AMX CPUs, ~2.5x faster, '
           '98-99.5% identical matches)', choices=('f32', 'bf16', 'f16')),
-    Param('threads', 0, 'OpenVINO CPU inference threads (0: OpenVINO default)', low=0, high=256),
+    Param('threads', 0, 'CPU threads for inference and the ALIKED descriptor head (0: all cores)',
+          low=0, high=256),
     Param('cache_dir', '', 'OpenVINO compiled-model cache directory (empty: none)'),
     Param('max_keypoints', 0, 'keypoints per image (0: the model set default)', low=0,
           high=16384, live=True),

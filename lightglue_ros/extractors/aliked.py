@@ -38,6 +38,13 @@ MIN_PART = 64
 MAX_PARTS = 4
 
 
+def _usable_cores() -> int:
+    """Return the cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def selu(x: np.ndarray) -> np.ndarray:
     """Return SELU(x) = scale * (max(0, x) + alpha * expm1(min(0, x))) in float32."""
     neg = np.minimum(x, 0)
@@ -278,7 +285,7 @@ class AlikedExtractor(Extractor):
         self.kernel = kernel
         self.positions = positions
         # Threads of the descriptor head: as many as OpenVINO's, at most MAX_PARTS.
-        threads = (config or {}).get('INFERENCE_NUM_THREADS') or os.cpu_count() or 1
+        threads = (config or {}).get('INFERENCE_NUM_THREADS') or _usable_cores()
         self.head_threads = max(1, min(int(threads), MAX_PARTS))
         self._pool = None
 
