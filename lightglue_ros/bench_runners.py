@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from lightglue_ros.bench_measure import MatmulPeak
 from lightglue_ros.cli import UsageError
 from lightglue_ros.manifest import load_manifest
 from lightglue_ros.manifest import sha256_file
@@ -126,9 +127,7 @@ def load_reference(manifest: dict, args) -> tuple:
     return ref, note
 
 
-# ---------------------------------------------------------------------------- static model
-
-class TorchMatmulPeak:
+class TorchMatmulPeak(MatmulPeak):
     """
     The MatmulPeak product in PyTorch (f32), shown beside OpenVINO's for context.
 
@@ -139,21 +138,15 @@ class TorchMatmulPeak:
     def __init__(self, rows: int, inner: int = 512, cols: int = 512) -> None:
         import torch
         generator = torch.Generator().manual_seed(0)
-        self.torch = torch
         self.input = torch.randn(rows, inner, generator=generator)
         self.weight = torch.randn(inner, cols, generator=generator)
         self.flops = 2.0 * rows * inner * cols
 
-    def __call__(self, inner_runs: int = 8) -> dict:
-        """Run `inner_runs` times; return {'timings_ms': {'total': median ms of one run}}."""
-        times = []
-        with self.torch.no_grad():
-            for _ in range(inner_runs):
-                start = time.perf_counter()
-                self.input @ self.weight
-                times.append(1e3 * (time.perf_counter() - start))
-        return {'timings_ms': {'total': float(np.median(times))}}
+    def _product(self) -> None:
+        self.input @ self.weight
 
+
+# ---------------------------------------------------------------------------- static model
 
 class StaticModel:
     """The static full-depth pipeline (batch 2, fixed HxW, top-K) on ONNX Runtime or OpenVINO."""

@@ -351,7 +351,8 @@ def test_broken_cv_bridge_falls_back(monkeypatch, caplog, rgb, cls, reason):
 def test_no_cv_bridge_here():
     # This environment has no ROS 2 cv_bridge (the PyPI cv-bridge is a ROS 1 port: not used).
     if 'cv_bridge' in sys.modules or _importable('cv_bridge'):
-        pytest.skip('a ROS cv_bridge is installed: this checks the built-in decoder fallback')
+        pytest.skip('checks the setup without cv_bridge (the built-in image decoder in use); '
+                    'a ROS cv_bridge is installed here, so the node uses it instead')
     assert not ros_image.cv_bridge_in_use()
 
 
