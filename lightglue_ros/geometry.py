@@ -69,8 +69,9 @@ class PoseResult:
     Relative pose of a pair; check `ok` before using `R`, `t`.
 
     `R` is the identity when not ok, except for pure rotation / zero motion
-    (`rotation_known`): there it is the rotation that explains the matches, with its
-    covariance, and `t` is zero: the rotation is known, the translation direction is not.
+    (`rotation_known`, with at least min_inliers inliers): there it is the rotation that
+    explains the matches, with its covariance, and `t` is zero: the rotation is known, the
+    translation direction is not.
     """
 
     ok: bool
@@ -467,8 +468,12 @@ def _select_model(x0, x1, f, method, ransac_px, confidence):
                            err_rot=err_rot, sigma=sigma, choice=choice)
 
 
-def _rotation_result(fit, x0, x1, f, ransac_px, full, n) -> PoseResult:
-    """Return the flagged result of a pure rotation / zero motion, with its rotation."""
+def _rotation_result(fit, x0, x1, f, ransac_px, full, n, min_inliers) -> PoseResult:
+    """
+    Return the flagged result of a pure rotation / zero motion, with its rotation.
+
+    The rotation counts as known (`rotation_known`) with at least `min_inliers` inliers.
+    """
     inl = fit.pool & (fit.err_rot < 2.0 * ransac_px)
     angle = rotation_error_deg(fit.R_rot, np.eye(3))
     # Zero motion: the rotation moves the image by less than the inlier threshold.
@@ -480,7 +485,7 @@ def _rotation_result(fit, x0, x1, f, ransac_px, full, n) -> PoseResult:
         reason = (f'pure rotation ({angle:.2f} deg) without parallax: translation direction '
                   'is unobservable')
     res = failed(reason, n, 'homography', fit.R_rot, full(inl))
-    res.rotation_known = True
+    res.rotation_known = bool(inl.sum() >= min_inliers)
     if inl.sum() >= 3:
         res.covariance = pose_covariance(fit.R_rot, np.zeros(3), x0[inl], x1[inl], f,
                                          rotation_only=True)
@@ -546,7 +551,7 @@ def relative_pose(kpts0: np.ndarray, kpts1: np.ndarray, camera0: CameraModel,
     min_parallax = 2.0 * ransac_px / f
 
     if choice == 'rotation':
-        return _rotation_result(fit, x0, x1, f, ransac_px, full, n)
+        return _rotation_result(fit, x0, x1, f, ransac_px, full, n, min_inliers)
     if choice == 'essential':
         R, t, inl = _pose_from_essential(E, x0, x1, e_inl, min_parallax)
         if inl.sum() >= MIN_MATCHES:

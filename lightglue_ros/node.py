@@ -372,7 +372,7 @@ class MatcherNode(Node):
             stamp0, stamp1, frame_id))
         pose, published = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
         if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
-            self._publish_debug(frames, result, stamp1, frame_id)
+            self._publish_debug(frames, result, kpts1, stamp1, frame_id)
         now_ns = self.get_clock().now().nanoseconds
         with self.stats.lock:
             self.stats.processed.append(time.monotonic())
@@ -434,16 +434,14 @@ class MatcherNode(Node):
                                       ransac_px=conf['ransac_threshold_px'],
                                       min_inliers=conf['min_inliers'], baseline=baseline)
         if not pose.ok:
-            rotation_only = (pose.rotation_known and conf['publish_rotation_only']
-                             and pose.n_inliers >= conf['min_inliers'])
-            if not rotation_only:
+            if not (pose.rotation_known and conf['publish_rotation_only']):
                 self.warn('pose', f'no pose for the pair at {messages.stamp_to_ns(stamp1)} ns: '
                           f'{pose.reason}')
                 return pose, False
         position, quaternion = pose.camera1_in_camera0()
         self.pose_pub.publish(messages.encode_pose(position, quaternion, pose.covariance,
                                                    stamp1, frame_id))
-        if self._tf is not None:
+        if self._tf is not None and pose.ok:  # a rotation-only pose has no position for TF
             self._broadcast(position, quaternion, stamp1, frame_id, frames[1].frame_id)
         return pose, True
 
@@ -457,7 +455,8 @@ class MatcherNode(Node):
         q.x, q.y, q.z, q.w = (float(v) for v in quaternion)
         self._tf.sendTransform(msg)
 
-    def _publish_debug(self, frames: list, result: dict, stamp: Time, frame_id: str) -> None:
+    def _publish_debug(self, frames: list, result: dict, keypoints1: np.ndarray, stamp: Time,
+                       frame_id: str) -> None:
         from lightglue_ros.viz import draw_matches
 
         def as_uint8(image):
@@ -467,7 +466,7 @@ class MatcherNode(Node):
                 np.uint8)
 
         canvas = draw_matches(as_uint8(frames[0].image), as_uint8(frames[1].image),
-                              frames[0].features['keypoints'], frames[1].features['keypoints'],
+                              frames[0].features['keypoints'], keypoints1,
                               result['matches'], result['scores'])
         msg = numpy_to_image(canvas, 'bgr8')
         msg.header.stamp, msg.header.frame_id = stamp, frame_id

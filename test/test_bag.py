@@ -128,7 +128,7 @@ def test_record_rate_encoding_and_plain_k(folder, tmp_path):
 
 def test_record_without_camera_info_warns(folder, tmp_path, caplog):
     """No calibration: the bag has only the image topic, and a warning says why."""
-    with caplog.at_level(logging.WARNING, logger='lightglue_ros.bag'):
+    with caplog.at_level(logging.WARNING, logger='lightglue_ros.bag_record'):
         out = bag_record.record_images(folder, tmp_path / 'bag', storage='sqlite3')
     assert 'no --camera-info' in caplog.text
     assert read_bag(out)['types'] == {'/camera/image_raw': 'sensor_msgs/msg/Image'}

@@ -258,8 +258,8 @@ class AlikedExtractor(Extractor):
     Not thread-safe: one extractor serves one thread (output buffers are reused).
     """
 
-    def __init__(self, *args, config: dict | None = None, **kwargs) -> None:
-        super().__init__(*args, config=config, **kwargs)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.divisible_by = int(self.conf['input'].get('divisible_by', 32))
         # A static IR was converted for the padded size; remember the size callers must pass.
         inp = self.conf['input']
@@ -285,7 +285,7 @@ class AlikedExtractor(Extractor):
         self.kernel = kernel
         self.positions = positions
         # Threads of the descriptor head: as many as OpenVINO's, at most MAX_PARTS.
-        threads = (config or {}).get('INFERENCE_NUM_THREADS') or _usable_cores()
+        threads = self.compile_config.get('INFERENCE_NUM_THREADS') or _usable_cores()
         self.head_threads = max(1, min(int(threads), MAX_PARTS))
         self._pool = None
 
@@ -371,7 +371,8 @@ class AlikedExtractor(Extractor):
             self._pool = ThreadPoolExecutor(self.head_threads - 1,
                                             thread_name_prefix='aliked-head')
         chunks = np.array_split(kpts_n, parts)
-        # One BLAS thread per part: both cores are already busy with the parts.
+        # One BLAS thread per part (callers other than Engine.extract may not have set it):
+        # every core already runs a part.
         with single_thread_blas():
             futures = [self._pool.submit(self._describe_part, dense, chunk, wh, height, width)
                        for chunk in chunks[1:]]
