@@ -58,12 +58,28 @@ class CameraModel:
         self.distortion_model = (self.distortion_model or '').strip().lower()
 
     @classmethod
-    def from_camera_info(cls, msg) -> 'CameraModel':
-        """Build from a sensor_msgs/CameraInfo (or any object with k, d, p, ... fields)."""
-        return cls(K=list(msg.k), D=list(msg.d), distortion_model=msg.distortion_model,
-                   width=int(msg.width), height=int(msg.height),
-                   # rclpy gives numpy arrays for fixed-size fields: no truth tests on them.
-                   P=None if getattr(msg, 'p', None) is None else list(msg.p))
+    def from_camera_info(cls, msg, rectified: bool = False) -> 'CameraModel':
+        """
+        Build from a sensor_msgs/CameraInfo (or any object with k, d, p, ... fields).
+
+        :param rectified: the images are rectified (image_rect): the camera is the left 3x3
+            of P without distortion, as image_geometry's rectified model; else K and D (raw
+            images).
+        :raises ValueError: for `rectified` when P is missing or all zeros.
+        """
+        # rclpy gives numpy arrays for fixed-size fields: no truth tests on them.
+        P = None if getattr(msg, 'p', None) is None else list(msg.p)
+        size = {'width': int(msg.width), 'height': int(msg.height)}
+        if not rectified:
+            return cls(K=list(msg.k), D=list(msg.d), distortion_model=msg.distortion_model,
+                       P=P, **size)
+        model = cls(K=np.eye(3), P=P, **size)
+        if model.P is None:
+            raise ValueError('rectified images need the projection P of CameraInfo, which is '
+                             'all zeros here; calibrate the rectification or set image_type '
+                             'to raw')
+        model.K = model.P[:, :3].copy()
+        return model
 
     def validate(self) -> None:
         """

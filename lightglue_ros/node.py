@@ -29,6 +29,7 @@ import functools
 import threading
 import time
 import traceback
+import zlib
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
@@ -36,6 +37,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_msgs.msg import KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from lightglue_ros import geometry
+from lightglue_ros import inputs
 from lightglue_ros import messages
 from lightglue_ros import params
 from lightglue_ros.camera import CameraModel
@@ -56,8 +58,6 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
-from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import CompressedImage
 from sensor_msgs.msg import Image
@@ -65,6 +65,8 @@ from sensor_msgs.msg import PointCloud2
 
 NODE_NAME = 'lightglue'
 WARN_PERIOD = 5.0  # seconds between repeats of the same warning
+# seconds between checks of the image publishers' QoS (image_reliability auto)
+QOS_CHECK_PERIOD = 0.1
 RATE_WINDOW = 5.0  # seconds over which input/processed rates are measured
 
 
@@ -125,6 +127,7 @@ class Stats:
         self.processed_count = 0
         self.poses = 0
         self.skipped = 0
+        self.lost = 0
         self.last = {}
         self.warnings = {}  # key -> (wall time, text)
 
@@ -158,6 +161,14 @@ def _descriptor(param: params.Param) -> ParameterDescriptor:
     return desc
 
 
+def _frame_key(frame: Frame) -> tuple:
+    """Return the feature-cache key of a frame: camera, stamp and a checksum of the data."""
+    # Stamps alone are not enough: a driver that repeats stamps (or stamps all zero) would
+    # get the first frame's features for every later frame.
+    data = frame.msg.data
+    return frame.camera, frame.stamp_ns, len(data), zlib.crc32(memoryview(data).cast('B'))
+
+
 class MatcherNode(Node):
     """
     LightGlue matching of synchronized camera pairs or consecutive frames.
@@ -178,6 +189,7 @@ class MatcherNode(Node):
         self._lock = threading.Lock()
         self._live_dirty = True
         self._infos = {}
+        self._info_count = {}
         self._prev = None
         self._load_pipeline()
         self.add_on_set_parameters_callback(self.parameters_callback)
@@ -195,24 +207,31 @@ class MatcherNode(Node):
         if cameras == 2:
             self._sync = make_synchronizer(2, self.conf['sync_queue_size'],
                                            self.conf['sync_slop'], self.pair_callback)
-        qos = QoSProfile(depth=self.conf['image_qos_depth'], reliability=(
-            ReliabilityPolicy.RELIABLE if self.conf['image_reliability'] == 'reliable'
-            else ReliabilityPolicy.BEST_EFFORT))
+        self.rectified = self.conf['image_type'] == 'rectified' or (
+            self.conf['image_type'] == 'auto' and self.mode == 'stereo')
         compressed = self.conf['image_transport'] == 'compressed'
-        self.image_topics = []
+        self.image_topics, self.info_topics, self.inputs = [], [], []
         for camera in range(cameras):
-            topic = self.resolve_topic_name(f'image{camera}')
-            topic = topic + '/compressed' if compressed else topic
+            base = self.resolve_topic_name(f'image{camera}')
+            topic = base + '/compressed' if compressed else base
             self.image_topics.append(topic)
-            self.create_subscription(CompressedImage if compressed else Image, topic,
-                                     functools.partial(self.image_callback, camera), qos)
-            self.create_subscription(CameraInfo, f'camera_info{camera}',
-                                     functools.partial(self.camera_info_callback, camera), 10)
+            self.inputs.append(inputs.ImageInput(
+                self, topic, CompressedImage if compressed else Image,
+                functools.partial(self.image_callback, camera), self.conf['image_reliability'],
+                self.conf['image_qos_depth'], self.lost_callback))
+            self.info_topics.append(inputs.camera_info_topic(self, camera, base))
+            self.create_subscription(CameraInfo, self.info_topics[camera],
+                                     functools.partial(self.camera_info_callback, camera),
+                                     inputs.CAMERA_INFO_QOS)
+        if self.conf['image_reliability'] == 'auto':
+            self.create_timer(QOS_CHECK_PERIOD, self.qos_check_callback)
         self.create_timer(self.conf['diagnostics_period'], self.diagnostics_callback)
         self._worker = threading.Thread(target=self._work, name='lightglue_worker')
         self._worker.start()
         self.get_logger().info(
-            f'{self.mode} mode on {", ".join(self.image_topics)}; model set '
+            f'{self.mode} mode on {", ".join(self.image_topics)} '
+            f'({"rectified" if self.rectified else "raw"} images, CameraInfo on '
+            f'{", ".join(self.info_topics)}); model set '
             f'{self.conf["model_dir"]} ({self.engine.name}) on {self.engine.device} '
             f'{self.engine.precision}; publishing {self.matches_pub.topic_name} and '
             f'{self.pose_pub.topic_name}')
@@ -292,6 +311,21 @@ class MatcherNode(Node):
         else:
             self._sync.add(camera, msg)
 
+    def qos_check_callback(self) -> None:
+        """Follow the image publishers' reliability (image_reliability auto)."""
+        for image_input in self.inputs:
+            image_input.update()
+
+    def lost_callback(self, image_input: inputs.ImageInput, count: int) -> None:
+        """Count samples lost in transport and say what cures it."""
+        with self.stats.lock:
+            self.stats.lost += count
+        self.warn('transport', f'{image_input.lost} frame(s) on {image_input.topic} lost in '
+                  f'transport (subscription {image_input.in_use}): large frames need a '
+                  'reliable publisher and subscription (image_reliability auto or reliable), '
+                  'or the Fast DDS profile config/fastdds_profile.xml exported as '
+                  'FASTDDS_DEFAULT_PROFILES_FILE in the publishing process')
+
     def pair_callback(self, msg0, msg1) -> None:
         """Queue a synchronized pair."""
         self.queue.put((msg0, msg1))
@@ -300,6 +334,7 @@ class MatcherNode(Node):
         """Cache the latest CameraInfo of a camera (not synchronized with the images)."""
         with self._lock:
             self._infos[camera] = msg
+            self._info_count[camera] = self._info_count.get(camera, 0) + 1
 
     # -- worker ------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -343,16 +378,19 @@ class MatcherNode(Node):
         conf = self._apply_live()
         frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
         for frame in frames:
-            frame.features = self.pipeline.features(frame.image, (frame.camera, frame.stamp_ns))
+            frame.features = self.pipeline.features(frame.image, _frame_key(frame))
         if self.mode == 'temporal':
             previous, self._prev = self._prev, frames[0]
             if previous is None:
                 return
-            if previous.stamp_ns >= frames[0].stamp_ns:
-                self.warn('stamps', 'image0 stamps went backwards or repeated '
+            if previous.stamp_ns > frames[0].stamp_ns:
+                self.warn('stamps', 'image0 stamps went backwards '
                           f'({previous.stamp_ns} -> {frames[0].stamp_ns} ns): restarting the '
                           'sequence (a replayed bag looping?)')
                 return
+            if previous.stamp_ns == frames[0].stamp_ns:
+                self.warn('stamps', f'image0 stamps repeat ({previous.stamp_ns} ns): matching '
+                          'frames in arrival order; the driver should stamp each frame')
             frames = [previous, frames[0]]
         frame0, frame1 = frames
         feats0, feats1 = frame0.features, frame1.features
@@ -399,13 +437,12 @@ class MatcherNode(Node):
         with self._lock:
             info = self._infos.get(camera)
         if info is None:
-            raise ValueError(f'no CameraInfo received on '
-                             f'{self.resolve_topic_name(f"camera_info{camera}")} yet')
+            raise ValueError(f'no CameraInfo received on {self.info_topics[camera]} yet')
         height, width = frame.image.shape[:2]
         if (info.width, info.height) != (width, height):
             raise ValueError(f'CameraInfo on camera_info{camera} is for {info.width}x'
                              f'{info.height} but the image is {width}x{height}')
-        model = CameraModel.from_camera_info(info)
+        model = CameraModel.from_camera_info(info, rectified=self.rectified)
         model.validate()
         return model
 
@@ -487,7 +524,13 @@ class MatcherNode(Node):
                       'pairs_processed': self.stats.processed_count,
                       'poses_published': self.stats.poses,
                       'frames_skipped': self.stats.skipped,
+                      'frames_lost_transport': self.stats.lost,
                       'dropped_queue': self.queue.dropped}
+        values['image_reliability'] = ', '.join(i.describe() for i in self.inputs)
+        with self._lock:
+            values['camera_info'] = ', '.join(
+                f'{self._info_count.get(c, 0)} on {topic}'
+                for c, topic in enumerate(self.info_topics))
         if self._sync is not None:
             sync = self._sync.stats()
             values['dropped_sync'] = sum(sync.dropped)
@@ -503,7 +546,9 @@ class MatcherNode(Node):
         if recent:
             status.level, status.message = DiagnosticStatus.WARN, recent[-1]
         elif not input_hz:
-            status.level, status.message = DiagnosticStatus.WARN, 'no images received'
+            waiting = [i.topic for i in self.inputs if i.in_use is None]
+            status.level, status.message = DiagnosticStatus.WARN, 'no images received' + (
+                f' (no publisher on {", ".join(waiting)} yet)' if waiting else '')
         else:
             status.level, status.message = DiagnosticStatus.OK, 'matching'
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]

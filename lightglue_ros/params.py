@@ -76,14 +76,20 @@ PARAMETERS = (
           '(stereo/pair)', low=1, high=1000),
     Param('sync_slop', 0.02, 'seconds: image0/image1 stamps of a pair differ by less than '
           'this (stereo/pair)', low=0.0, high=10.0),
-    Param('image_reliability', 'best_effort', 'QoS reliability of the image subscriptions '
-          '(best_effort also receives from reliable publishers)',
-          choices=('best_effort', 'reliable')),
+    Param('image_reliability', 'auto', 'QoS reliability of the image subscriptions: auto '
+          '(subscribe once a publisher is seen, reliable when all publishers are reliable, '
+          'else best effort; decided again when publishers come and go), reliable, '
+          'best_effort (loses large frames that Fast DDS cannot deliver in one piece)',
+          choices=('auto', 'reliable', 'best_effort')),
     Param('image_qos_depth', 5, 'QoS history depth of the image subscriptions', low=1,
           high=1000),
     Param('image_transport', 'raw', 'raw: sensor_msgs/Image on image0/image1; compressed: '
           'sensor_msgs/CompressedImage on <image topic>/compressed',
           choices=('raw', 'compressed')),
+    Param('image_type', 'auto', 'what the images are: raw (CameraInfo K and distortion D '
+          'apply), rectified (the left 3x3 of CameraInfo P applies, no distortion); auto: '
+          'rectified in stereo mode, raw in temporal and pair modes',
+          choices=('auto', 'raw', 'rectified')),
     Param('processing_queue_size', 1, 'frames (temporal) or pairs waiting for the worker; '
           'the oldest is dropped when full (1: latest wins)', low=1, high=100),
     Param('pose_method', 'auto', 'relative pose model: auto (essential or homography, '

@@ -132,20 +132,21 @@ class Harness:
                 self.received[kind].append(msg)
         return callback
 
-    def start(self, models, **overrides):
+    def start(self, models, remaps: tuple = (), **overrides):
         """Create the node with `overrides` (and the test model set) and spin it."""
         from lightglue_ros.node import MatcherNode
         values = {'model_dir': str(models), 'resize': 0, 'processing_queue_size': 50,
                   'diagnostics_period': 0.2, **overrides}
-        self.node = MatcherNode(context=self.context, parameter_overrides=[
+        cli_args = ['--ros-args'] + [a for r in remaps for a in ('-r', r)] if remaps else None
+        self.node = MatcherNode(context=self.context, cli_args=cli_args, parameter_overrides=[
             Parameter(k, value=v) for k, v in values.items()])
         self.executor.add_node(self.node)
         return self.node
 
-    def publish(self, topic: str, msg, msg_type=Image) -> None:
+    def publish(self, topic: str, msg, msg_type=Image, qos: QoSProfile = RELIABLE) -> None:
         """Publish once the node's subscription is matched (discovery)."""
         if topic not in self.publishers:
-            pub = self.probe.create_publisher(msg_type, topic, RELIABLE)
+            pub = self.probe.create_publisher(msg_type, topic, qos)
             deadline = time.monotonic() + 10
             while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
