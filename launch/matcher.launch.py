@@ -15,11 +15,11 @@
 """
 Start the `lightglue` matcher node: `ros2 launch lightglue_ros matcher.launch.py`.
 
-For example (temporal mode on one camera, then stereo):
-  ros2 launch lightglue_ros matcher.launch.py image0:=/camera/image_raw \
-      camera_info0:=/camera/camera_info
+For example (temporal mode on one camera, then stereo; CameraInfo is read from the image
+topic's sibling, /camera/camera_info, unless camera_info0:= says otherwise):
+  ros2 launch lightglue_ros matcher.launch.py image0:=/camera/image_raw
   ros2 launch lightglue_ros matcher.launch.py mode:=stereo image0:=/left/image_rect \
-      camera_info0:=/left/camera_info image1:=/right/image_rect camera_info1:=/right/camera_info
+      image1:=/right/image_rect
 """
 
 import os
@@ -39,9 +39,11 @@ ARGUMENTS = [
     ('model_dir', '', 'model set directory (empty: the params file decides)'),
     ('namespace', '', 'namespace of the node (outputs become /<ns>/lightglue/...)'),
     ('image0', 'image0', 'image topic of camera 0'),
-    ('camera_info0', 'camera_info0', 'CameraInfo topic of camera 0'),
+    ('camera_info0', 'camera_info0', 'CameraInfo topic of camera 0 (unless set: the sibling '
+     'of the image topic, /cam/image_raw -> /cam/camera_info)'),
     ('image1', 'image1', 'image topic of camera 1 (stereo/pair)'),
-    ('camera_info1', 'camera_info1', 'CameraInfo topic of camera 1 (stereo/pair)'),
+    ('camera_info1', 'camera_info1', 'CameraInfo topic of camera 1 (stereo/pair; unless set: '
+     'the sibling of the image topic)'),
     ('use_sim_time', 'false', 'use /clock (rosbag replay)'),
     ('fastdds_profile', '<share>/config/fastdds_profile.xml',
      'Fast DDS profile for large images (empty: keep the environment)'),

@@ -87,18 +87,21 @@ class OutputRecorder:
         from rclpy.qos import QoSProfile
         from rclpy.qos import ReliabilityPolicy
         from rclpy.signals import SignalHandlerOptions
+        from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseWithCovarianceStamped
         from sensor_msgs.msg import PointCloud2
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('lightglue_recorder', context=self.context)
-        self.received = {'matches': [], 'pose': []}
+        self.received = {'matches': [], 'pose': [], 'diagnostics': []}
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.matches_topic = f'{prefix}/matches'
         self.node.create_subscription(PointCloud2, self.matches_topic,
                                       self.received['matches'].append, qos)
         self.node.create_subscription(PoseWithCovarianceStamped, f'{prefix}/pose',
                                       self.received['pose'].append, qos)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics',
+                                      self.received['diagnostics'].append, qos)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin)
@@ -115,11 +118,20 @@ class OutputRecorder:
         return False
 
     def wait(self, kind: str, count: int, timeout: float) -> list:
-        """Wait for `count` messages of `kind` ('matches' or 'pose') or the timeout."""
+        """Wait for `count` messages of `kind` ('matches', 'pose', 'diagnostics')."""
         deadline = time.monotonic() + timeout
         while len(self.received[kind]) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return list(self.received[kind])
+
+    def diagnostics(self, node_name: str = 'lightglue') -> dict:
+        """Return the key/values (and `_message`) of the newest status of `node_name`."""
+        for msg in reversed(self.received['diagnostics']):
+            for status in msg.status:
+                if status.name.startswith(f'{node_name}:'):
+                    return {kv.key: kv.value for kv in status.values} | {
+                        '_message': status.message}
+        return {}
 
     def close(self) -> None:
         """Stop spinning (joining the thread) and shut the context down."""
@@ -129,11 +141,11 @@ class OutputRecorder:
         self.context.try_shutdown()
 
 
-def start_node(ros_args: list[str]) -> subprocess.Popen:
+def start_node(ros_args: list[str], env: dict | None = None) -> subprocess.Popen:
     """Start `python -m lightglue_ros.node --ros-args ...` with merged stdout/stderr."""
     return subprocess.Popen([sys.executable, '-m', 'lightglue_ros.node', '--ros-args',
                              *ros_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ.copy())
+                            text=True, env=os.environ.copy() if env is None else env)
 
 
 def stop_node(process: subprocess.Popen, timeout: float = 30.0) -> str:
@@ -170,7 +182,7 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
     frames = min(expected_pairs + 1, 100)
     values.update({'model_dir': str(models), 'mode': 'temporal',
                    'processing_queue_size': frames, 'image_qos_depth': frames,
-                   'image_reliability': 'reliable', 'use_sim_time': True, **(params or {})})
+                   'use_sim_time': True, **(params or {})})
     merged = Path(bag).parent / f'{Path(bag).name}.params.yaml'
     merged.write_text(yaml.safe_dump(conf))
     node = start_node(['-r', '__ns:=/lightglue_demo', '--params-file', str(merged),

@@ -293,10 +293,11 @@ class MatcherNode(Node):
             resize = None if conf['resize'] == -1 else conf['resize']
             resize = self.engine.manifest['extractor'].get('resize') if resize is None \
                 else resize
+            upscale = conf['resize'] != -1  # the default rule never upscales
             if (max_kpts != self.engine.extractor.conf.get('max_keypoints')
-                    or resize != self.pipeline.resize):
+                    or resize != self.pipeline.resize or upscale != self.pipeline.upscale):
                 self.engine.extractor.conf['max_keypoints'] = max_kpts
-                self.pipeline.resize = resize
+                self.pipeline.resize, self.pipeline.upscale = resize, upscale
                 self.pipeline.clear_cache()
         return conf
 

@@ -62,8 +62,9 @@ PARAMETERS = (
     Param('cache_dir', '', 'OpenVINO compiled-model cache directory (empty: none)'),
     Param('max_keypoints', 0, 'keypoints per image (0: the model set default)', low=0,
           high=16384, live=True),
-    Param('resize', -1, 'long image side for extraction in pixels (-1: the model set default, '
-          '1024; 0: no resize)', low=0, high=8192, live=True, off=-1),
+    Param('resize', -1, 'long image side for extraction in pixels (-1: the model set rule, '
+          '1024, for larger images only: smaller ones keep their size; 0: no resize; N: long '
+          'side N, also upscaling)', low=0, high=8192, live=True, off=-1),
     Param('depth_confidence', 0.95, 'early exit: stop when this fraction of points is '
           'confident (-1 disables)', low=0.0, high=1.0, live=True, off=-1.0),
     Param('width_confidence', 0.99, 'point pruning confidence (-1 disables)', low=0.0,

@@ -93,15 +93,19 @@ class Pipeline:
 
     :param engine: a loaded `Engine`.
     :param resize: long side for extraction (None: the model set's default, 0: no resize).
+    :param upscale: False: images whose long side is already at most `resize` keep their size
+        (a robot's 640x480 camera is not upscaled to 1024; measured: 1.6-2.3x faster, same
+        accuracy within noise).
     :param cache_size: how many frames' features to keep (keyed by frame id).
     :param refine: refine the image-1 positions of the matches to sub-pixel accuracy
         (`lightglue_ros.refine`); results then carry `refined_keypoints1` and `refined`.
     """
 
     def __init__(self, engine: Engine, resize: int | None = None, cache_size: int = 8,
-                 refine: bool = False) -> None:
+                 refine: bool = False, upscale: bool = True) -> None:
         self.engine = engine
         self.refine = refine
+        self.upscale = upscale
         self.resize = engine.manifest['extractor'].get('resize') if resize is None else resize
         self.cache_size = cache_size
         self._cache = OrderedDict()
@@ -122,7 +126,10 @@ class Pipeline:
             return self._cache[frame_id]
         rgb = to_rgb_float(image)
         h, w = rgb.shape[:2]
-        small, (sx, sy) = resize_long_side(rgb, self.resize)
+        size = self.resize
+        if size and not self.upscale and max(h, w) <= size:
+            size = 0
+        small, (sx, sy) = resize_long_side(rgb, size)
         feats = self.engine.extract(small)
         kpts = feats['keypoints'].astype(np.float32)
         # Pixel centres at integer coordinates in both images (reference convention).

@@ -50,3 +50,22 @@ def test_to_rgb_float_matches_reference_scaling():
         to_rgb_float(np.zeros((0, 5, 3), np.uint8))
     with pytest.raises(ValueError, match='grey or RGB'):
         to_rgb_float(np.zeros((4, 5, 2), np.uint8))
+
+
+def test_no_upscale_keeps_small_images_and_shrinks_large_ones(aliked_models):
+    """upscale=False: a smaller image keeps its size, a larger one is resized as before."""
+    import cv2
+    from lightglue_ros.engine import Engine
+    from lightglue_ros.pipeline import Pipeline
+    engine = Engine(aliked_models)
+    small = data.astronaut()  # 512 x 512
+    large = cv2.resize(small, (1400, 1050))
+
+    def keypoints(image, **kwargs):
+        return Pipeline(engine, **kwargs).features(image)['keypoints']
+
+    np.testing.assert_array_equal(keypoints(small, resize=1024, upscale=False),
+                                  keypoints(small, resize=0))
+    assert not np.array_equal(keypoints(small, resize=1024), keypoints(small, resize=0))
+    np.testing.assert_array_equal(keypoints(large, resize=1024, upscale=False),
+                                  keypoints(large, resize=1024))
