@@ -12,7 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`lightglue-ros` command line: convert, match, demo, eval, bench, replay, record-images."""
+"""
+`lightglue-ros` command line.
+
+Subcommands: convert, match, demo, eval, bench, replay, record-images, stream-check.
+"""
 
 import argparse
 import json
@@ -254,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(subparsers)
     from lightglue_ros.bench import add_bench_parser
     add_bench_parser(subparsers)
+    from lightglue_ros.stream_check import add_stream_check_parser
+    add_stream_check_parser(subparsers)
     return parser
 
 
