@@ -25,6 +25,7 @@ from pathlib import Path
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -142,21 +143,34 @@ class OutputRecorder:
 
 
 def start_node(ros_args: list[str], env: dict | None = None) -> subprocess.Popen:
-    """Start `python -m lightglue_ros.node --ros-args ...` with merged stdout/stderr."""
-    return subprocess.Popen([sys.executable, '-m', 'lightglue_ros.node', '--ros-args',
-                             *ros_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ.copy() if env is None else env)
+    """
+    Start `python -m lightglue_ros.node --ros-args ...`; `stop_node` returns its output.
+
+    Its stdout and stderr go to a temporary file, not a pipe: a pipe nobody reads while the
+    node runs fills up and blocks the node's logging (and so its executor).
+    """
+    log = tempfile.TemporaryFile('w+')
+    process = subprocess.Popen([sys.executable, '-m', 'lightglue_ros.node', '--ros-args',
+                                *ros_args], stdout=log, stderr=subprocess.STDOUT, text=True,
+                               env=os.environ.copy() if env is None else env)
+    process.log = log
+    return process
 
 
 def stop_node(process: subprocess.Popen, timeout: float = 30.0) -> str:
-    """Ctrl-C the node, wait for it and return its output (killed if it hangs)."""
-    process.send_signal(signal.SIGINT)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        output += f'\n(killed: no exit {timeout:.0f} s after SIGINT)'
+    """Ctrl-C the node (if running), wait for it and return its output (killed if it hangs)."""
+    note = ''
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            note = f'\n(killed: no exit {timeout:.0f} s after SIGINT)'
+    process.log.seek(0)
+    output = process.log.read() + note
+    process.log.close()
     return output
 
 

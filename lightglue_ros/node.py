@@ -129,7 +129,8 @@ class Stats:
         self.skipped = 0
         self.lost = 0
         self.last = {}
-        self.warnings = {}  # key -> (wall time, text)
+        self.warnings = {}  # key -> (monotonic time, text) of the latest warning
+        self.logged = {}  # key -> (monotonic time, text) of the latest one logged
 
     @staticmethod
     def _rate(events: deque, now: float) -> float:
@@ -325,7 +326,7 @@ class MatcherNode(Node):
                   f'transport (subscription {image_input.in_use}): large frames need a '
                   'reliable publisher and subscription (image_reliability auto or reliable), '
                   'or the Fast DDS profile config/fastdds_profile.xml exported as '
-                  'FASTDDS_DEFAULT_PROFILES_FILE in the publishing process')
+                  'FASTDDS_DEFAULT_PROFILES_FILE in the publishing process', on_change=False)
 
     def pair_callback(self, msg0, msg1) -> None:
         """Queue a synchronized pair."""
@@ -351,14 +352,24 @@ class MatcherNode(Node):
                 self.warn('internal', f'{type(exc).__name__}: {exc}',
                           detail=traceback.format_exc())
 
-    def warn(self, key: str, text: str, detail: str | None = None) -> None:
-        """Log a warning at most every `WARN_PERIOD` s per key and record it for diagnostics."""
+    def warn(self, key: str, text: str, detail: str | None = None,
+             on_change: bool = True) -> None:
+        """
+        Record a warning for diagnostics; log it at most every `WARN_PERIOD` s per key.
+
+        :param on_change: also log at once when the text differs from the last one logged
+            (False for texts that carry a running count).
+        """
         now = time.monotonic()
         with self.stats.lock:
-            last = self.stats.warnings.get(key)
+            logged = self.stats.logged.get(key)
             self.stats.warnings[key] = (now, text)
             self.stats.skipped += key in ('input', 'internal')
-        if last is None or now - last[0] >= WARN_PERIOD or last[1] != text:
+            log = (logged is None or now - logged[0] >= WARN_PERIOD
+                   or (on_change and logged[1] != text))
+            if log:
+                self.stats.logged[key] = (now, text)
+        if log:
             self.get_logger().warning(text if detail is None else f'{text}\n{detail}')
 
     def _decode(self, camera: int, msg) -> Frame:

@@ -191,3 +191,21 @@ def test_repeated_stamps_never_reuse_features(ros, aliked_models):
         err = samples.reprojection_error(out['keypoints0'], out['keypoints1'], mat)
         assert len(err) > 300 and np.mean(err < 3) > 0.95
     assert 'stamps repeat' in _diag_values(ros)['_message']
+
+
+def test_warnings_are_throttled(ros, aliked_models):
+    """A warning is logged at most every WARN_PERIOD s per key; diagnostics see the latest."""
+    from lightglue_ros import node as node_module
+    node = ros.start(aliked_models, mode='temporal')
+    logged = []
+    node.get_logger = lambda: type('Logger', (), {'warning': staticmethod(logged.append)})()
+    for count in range(1, 6):  # a running count: logged once, recorded every time
+        node.warn('transport', f'{count} frame(s) lost', on_change=False)
+    node.warn('input', 'bad encoding')
+    node.warn('input', 'bad encoding')  # same text again: not logged
+    node.warn('input', 'bad step')  # another problem under the same key: logged at once
+    assert logged == ['1 frame(s) lost', 'bad encoding', 'bad step']
+    assert node.stats.warnings['transport'][1] == '5 frame(s) lost'
+    node.stats.logged['transport'] = (time.monotonic() - node_module.WARN_PERIOD, '')
+    node.warn('transport', '6 frame(s) lost', on_change=False)
+    assert logged[-1] == '6 frame(s) lost'
