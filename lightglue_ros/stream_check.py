@@ -252,13 +252,6 @@ class StreamProbe:
         self.context.try_shutdown()
 
 
-def start_node(ros_args: list[str], env: dict) -> subprocess.Popen:
-    """Start `python -m lightglue_ros.node --ros-args ...` in `env`, stdout and stderr merged."""
-    return subprocess.Popen([sys.executable, '-m', 'lightglue_ros.node', '--ros-args',
-                             *ros_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
-
-
 def run_once(models: Path, size: tuple[int, int], rate: float, seconds: float,
              reliability: str, profile: str, params_file: Path, timeout: float) -> dict:
     """
@@ -276,8 +269,9 @@ def run_once(models: Path, size: tuple[int, int], rate: float, seconds: float,
     node = None
     try:
         # The camera first, as on a robot where the driver runs before the matcher starts.
-        node = start_node(['--params-file', str(params_file), '-p', f'model_dir:={models}',
-                           '-p', 'mode:=temporal', '-r', f'image0:={IMAGE_TOPIC}'], env)
+        node = demo_ros.start_node(['--params-file', str(params_file),
+                                    '-p', f'model_dir:={models}', '-p', 'mode:=temporal',
+                                    '-r', f'image0:={IMAGE_TOPIC}'], env)
         probe.wait_for_node(node, timeout)
         sent = probe.stream(source, rate, seconds)
         # Wait for the queue to drain and for a diagnostics period that counts everything.
