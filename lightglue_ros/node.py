@@ -54,6 +54,8 @@ from rcl_interfaces.msg import IntegerRange
 from rcl_interfaces.msg import ParameterDescriptor
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
+from rclpy.clock import Clock
+from rclpy.clock import ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.executors import SingleThreadedExecutor
@@ -224,9 +226,13 @@ class MatcherNode(Node):
             self.create_subscription(CameraInfo, self.info_topics[camera],
                                      functools.partial(self.camera_info_callback, camera),
                                      inputs.CAMERA_INFO_QOS)
+        # Steady clock: with use_sim_time a ROS-time timer waits for /clock, and a bag player
+        # waits for our subscription before it publishes /clock.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
         if self.conf['image_reliability'] == 'auto':
-            self.create_timer(QOS_CHECK_PERIOD, self.qos_check_callback)
-        self.create_timer(self.conf['diagnostics_period'], self.diagnostics_callback)
+            self.create_timer(QOS_CHECK_PERIOD, self.qos_check_callback, clock=steady)
+        self.create_timer(self.conf['diagnostics_period'], self.diagnostics_callback,
+                          clock=steady)
         self._worker = threading.Thread(target=self._work, name='lightglue_worker')
         self._worker.start()
         self.get_logger().info(

@@ -209,3 +209,16 @@ def test_warnings_are_throttled(ros, aliked_models):
     node.stats.logged['transport'] = (time.monotonic() - node_module.WARN_PERIOD, '')
     node.warn('transport', '6 frame(s) lost', on_change=False)
     assert logged[-1] == '6 frame(s) lost'
+
+
+def test_sim_time_without_clock_still_subscribes(ros, aliked_models):
+    """
+    With use_sim_time and no /clock yet, the QoS check and diagnostics still run.
+
+    A bag player waits for the node's subscription before it publishes /clock.
+    """
+    node = ros.start(aliked_models, mode='temporal', use_sim_time=True)
+    publisher = ros.probe.create_publisher(Image, '/image0', RELIABLE)
+    assert _until(lambda: publisher.get_subscription_count() == 1)
+    assert node.inputs[0].in_use == 'reliable'
+    assert ros.wait('diagnostics', 1, timeout=5)
