@@ -13,9 +13,9 @@
 # limitations under the License.
 
 """
-Parameters of the `lightglue` node: one table for the node, config/matcher.yaml and the README.
+Parameters of the `lightglue` node: one table for the node, config/matcher.yaml and docs/node.md.
 
-No ROS import: the table is checked against the YAML and the README without rclpy.
+No ROS import: the table is checked against the YAML and docs/node.md without rclpy.
 """
 
 from dataclasses import dataclass
