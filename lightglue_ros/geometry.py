@@ -19,16 +19,22 @@ No ROS, no torch: numpy and OpenCV only. Conventions: pixel centres at integer c
 `R, t` map camera-0 coordinates to camera-1 coordinates (X1 = R X0 + t), as OpenCV's
 `recoverPose` and SuperGlue's `T_0to1`.
 
-Models: `essential` (general scenes; USAC MAGSAC++, a cheirality check, then Gauss-Newton on
-the Sampson errors of all inliers with a Cauchy loss), `homography` (planar scenes; Malis
-decomposition, keeping the solutions that put the points in front of both cameras, and failing
-when the plane's two-fold ambiguity remains) and a rotation-only model (pure rotation / zero
-motion: no parallax, so the translation direction is unobservable and the result is flagged).
-`method='auto'` picks among them with Torr's geometric robust information criterion (GRIC,
-Torr 1998), which trades each model's residuals against its dimension and parameter count, so
-a plane or a pure rotation is not mistaken for a general scene whose extra freedom only fits
-the noise; a scene whose essential inliers nearly all fit one homography is treated as planar
-(`PLANAR_COVERAGE`), since E is then ambiguous too.
+Models: `essential` (general scenes; USAC MAGSAC++, a cheirality check, then Gauss-Newton /
+Levenberg-Marquardt on the Sampson errors of all inliers with a Cauchy loss), `homography`
+(planar scenes; Malis decomposition, keeping the solutions that put the points in front of both
+cameras, and failing when the plane's two-fold ambiguity remains) and a rotation-only model
+(pure rotation / zero motion: no parallax, so the translation direction is unobservable and the
+result is flagged). `method='auto'` first tells rotation-only from the models with a
+translation by Torr's geometric robust information criterion (GRIC, Torr 1998), which trades
+each model's residuals against its dimension and parameter count, so a pure rotation is not
+mistaken for a scene whose extra freedom only fits the noise. A plane that carries most of the
+essential inliers makes E two-fold ambiguous like H, so `auto` then asks whether the matches
+off that plane single out one of its two poses (`_off_plane_support`, a sign test at
+`SUPPORT_P`). If they do, the scene gets the essential pose, however dominant the plane (a desk
+with objects on it); if they do not, it is treated as planar and flagged when both
+decompositions remain. Otherwise (no dominant plane, or a homography with one solution) GRIC's
+choice stands. The plane's decompositions, refined on all inliers, also seed the essential fit,
+which rescues a RANSAC estimate stuck on the wrong twin.
 
 Covariance (first order, documented in `pose_covariance`): sigma^2 (J^T J)^-1 of the Sampson
 epipolar errors of the inliers over the 6-DoF pose of camera 1 in camera 0's frame, sigma from
@@ -39,6 +45,7 @@ direction is `UNKNOWN_VARIANCE` (1e6); with a stereo baseline it is the calibrat
 
 import dataclasses
 import logging
+import math
 from types import SimpleNamespace
 
 import cv2
@@ -56,9 +63,13 @@ STEREO_SCALE_REL_STD = 0.01
 STEREO_MAX_ANGLE_DEG = 10.0
 # Matches whose spread across their main line is below this (pixels) are collinear.
 MIN_SPREAD_PX = 1.0
-# Fraction of essential inliers within 3 sigma of the homography that makes a scene planar
-# (real 3D scenes measured here: at most 0.58; noisy synthetic planes: at least 0.84).
-PLANAR_COVERAGE = 0.8
+# Off-plane support (`method='auto'`, see `_off_plane_support`): a match fits a pose within
+# FIT_SIGMAS noise standard deviations (Sampson error) and is off the plane when its homography
+# transfer error is at least OFF_PLANE_SIGMAS of them; the off-plane matches decide between
+# the two poses when a sign test gives p < SUPPORT_P (noise alone would do so in 1 % of pairs).
+FIT_SIGMAS = 3.0
+OFF_PLANE_SIGMAS = 6.0
+SUPPORT_P = 0.01
 # Floor of the noise estimate (pixels): keeps the covariance finite on noise-free data.
 MIN_SIGMA_PX = 0.05
 
@@ -292,42 +303,106 @@ def _pose_from_essential(E, x0, x1, inl, min_parallax):
     return R, t / np.linalg.norm(t), mask
 
 
-def _pose_from_homography(H, x0, x1, inl, e_inl, f, sigma, min_parallax):
-    """Return (R, t, mask, reason): the decomposition of H whose points are all visible."""
+def _decompose(H: np.ndarray) -> list:
+    """Return the (R, unit t) solutions of a normalized-coordinates homography (Malis)."""
     s = np.linalg.svd(H, compute_uv=False)
-    H = H / s[1]
-    _, rotations, translations, _ = cv2.decomposeHomographyMat(H, np.eye(3))
+    _, rotations, translations, _ = cv2.decomposeHomographyMat(H / s[1], np.eye(3))
+    return [(R, t.ravel() / np.linalg.norm(t)) for R, t in zip(rotations, translations)
+            if np.linalg.norm(t) > 1e-12]
+
+
+def _same_pose(a: tuple, b: tuple) -> bool:
+    """Return whether two (R, t) are one solution (0.5 deg, 2 deg; the sign of t aside)."""
+    angle = _angle_deg(a[1], b[1])
+    return rotation_error_deg(a[0], b[0]) <= 0.5 and min(angle, 180.0 - angle) <= 2.0
+
+
+def _pose_from_homography(H, x0, x1, inl, min_parallax):
+    """Return (R, t, mask, reason): the decomposition of H whose points are all visible."""
     cands = []
-    for R, t in zip(rotations, translations):
-        t = t.ravel()
-        if np.linalg.norm(t) < 1e-12:
-            continue
+    for R, t in _decompose(H):
         front = _in_front(R, t, x0[inl], x1[inl], min_parallax)
-        cands.append((front.mean(), R, t / np.linalg.norm(t), front))
+        cands.append((front.mean(), R, t, front))
     if not cands:
         return None, None, None, 'degenerate: homography has no translation to decompose'
     best = max(c[0] for c in cands)
     cands = [c for c in cands if c[0] >= best - 0.02]
-    distinct = [c for c in cands[1:] if rotation_error_deg(c[1], cands[0][1]) > 0.5
-                or _angle_deg(c[2], cands[0][2]) > 2.0]
+    distinct = [c for c in cands[1:] if not _same_pose(c[1:3], cands[0][1:3])]
     if distinct:
-        # Off-plane matches (essential inliers off the homography) can tell the twins apart.
-        off = e_inl & ~inl if e_inl is not None else np.zeros_like(inl)
-        costs = [np.minimum(_sampson_px(_skew(c[2]) @ c[1], x0[off], x1[off], f) ** 2
-                            / sigma ** 2, 4.0).sum() for c in cands] if off.sum() >= 5 else []
-        order = np.argsort(costs) if len(costs) else []
-        if len(costs) < 2 or costs[order[0]] > 0.5 * costs[order[1]]:
-            a, b = cands[0], distinct[0]
-            return None, None, None, (
-                'degenerate: planar scene, two poses explain the matches (homography '
-                f'decomposition ambiguity: rotations {rotation_error_deg(a[1], b[1]):.1f} deg, '
-                f'translations {_angle_deg(a[2], b[2]):.1f} deg apart); off-plane structure '
-                'in view resolves it')
-        cands = [cands[order[0]]]
+        a, b = cands[0], distinct[0]
+        return None, None, None, (
+            'degenerate: planar scene, two poses explain the matches (homography '
+            f'decomposition ambiguity: rotations {rotation_error_deg(a[1], b[1]):.1f} deg, '
+            f'translations {_angle_deg(a[2], b[2]):.1f} deg apart); off-plane structure '
+            'in view resolves it')
     _, R, t, front = cands[0]
     mask = inl.copy()
     mask[np.flatnonzero(inl)] = front
     return R, t, mask, ''
+
+
+def _off_plane_support(fit, x0, x1, f, ransac_px, min_parallax):
+    """
+    Return the best essential pose and how strongly the off-plane matches single it out.
+
+    A plane's homography has two decompositions (R, t, n), and both explain every match on
+    the plane: the essential matrix of a planar scene is two-fold ambiguous, and a RANSAC fit
+    on a dominant plane can settle on the wrong twin. Candidates: the essential solution and
+    the homography's decompositions, each refined on all inliers of either model, which moves
+    a twin to the true pose when off-plane matches pull it there. The lowest robust cost wins
+    (B); the next best other solution, refined or (when refining merged it into B) as
+    decomposed, is its twin (T).
+
+    Support is a sign test, free of the shape of the noise distribution: a match
+    discriminates when it fits one pose (Sampson error < FIT_SIGMAS sigma) and misses the
+    other, and counts only when it is off the plane (homography transfer error >=
+    OFF_PLANE_SIGMAS sigma). On a plane each such match is noise, as likely to favour either
+    pose: n_B ~ Binomial(n_B + n_T, 1/2), and p = P(X >= n_B) is the chance that noise
+    favours B this clearly. Structure off the plane fits only the true pose: n_T stays near
+    zero while n_B grows with it. OFF_PLANE_SIGMAS is twice FIT_SIGMAS because real matchers'
+    errors are not symmetric at a few sigma: blur and resampling shift keypoints along the
+    image motion, that is along the true epipolar lines, which looks like shallow depth.
+
+    :return: namespace with R, t, inl (B's pose and cheirality-checked inliers), p (None when
+        the homography has no solution other than B) and counts (n_B, n_T).
+    """
+    pool, sigma = fit.pool, fit.sigma
+    R, t, inl = _pose_from_essential(fit.E, x0, x1, fit.e_inl, min_parallax)
+    if inl.sum() >= MIN_MATCHES:
+        R, t = refine_pose(R, t, x0[inl], x1[inl], f, scale_px=ransac_px)
+    refined, seeds = [(R, t)], []
+    for pose in _decompose(fit.H):  # two solutions, each with t and -t: one epipolar geometry
+        if not any(_same_pose(pose, c) for c in refined + seeds):
+            seeds.append(pose)
+    for pose in seeds:
+        pose = refine_pose(*pose, x0[pool], x1[pool], f, scale_px=ransac_px, iterations=30)
+        if not any(_same_pose(pose, c) for c in refined):
+            refined.append(pose)
+
+    def sampson(pose):
+        return _sampson_px(_skew(pose[1]) @ pose[0], x0, x1, f)
+
+    def cost(pose):
+        return float(np.sum(np.log1p((sampson(pose)[pool] / ransac_px) ** 2)))
+
+    best = min(refined, key=cost)
+    if best is not refined[0]:  # twin-seeded: its own inliers, cheirality and refinement
+        R, t, inl = _pose_from_essential(_skew(best[1]) @ best[0], x0, x1,
+                                         sampson(best) < ransac_px, min_parallax)
+        if inl.sum() >= MIN_MATCHES:
+            R, t = refine_pose(R, t, x0[inl], x1[inl], f, scale_px=ransac_px)
+    others = [c for c in refined if c is not best]
+    if not others and seeds:  # refining merged the twins: test the decomposed one
+        others = [max(seeds, key=lambda c: rotation_error_deg(c[0], best[0]))]
+        others = [c for c in others if not _same_pose(c, best)]
+    if not others:
+        return SimpleNamespace(R=R, t=t, inl=inl, p=None, counts=(0, 0))
+    fit_b = sampson(best) < FIT_SIGMAS * sigma
+    fit_t = sampson(min(others, key=cost)) < FIT_SIGMAS * sigma
+    off = _transfer_px(fit.H, x0, x1, f) >= OFF_PLANE_SIGMAS * sigma
+    n_b, n_t = int(np.sum(off & fit_b & ~fit_t)), int(np.sum(off & fit_t & ~fit_b))
+    p = sum(math.comb(n_b + n_t, k) for k in range(n_b, n_b + n_t + 1)) / 2 ** (n_b + n_t)
+    return SimpleNamespace(R=R, t=t, inl=inl, p=float(p), counts=(n_b, n_t))
 
 
 def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
@@ -336,8 +411,9 @@ def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f:
     Refine (R, unit t) on inlier matches: Gauss-Newton on Sampson errors, Cauchy weights.
 
     The minimal-sample estimate fits 5 points; this uses every inlier (5 DoF: rotation on the
-    left, translation direction in the plane orthogonal to t). Returns the input if a step
-    does not lower the robust cost.
+    left, translation direction in the plane orthogonal to t). A step that does not lower the
+    robust cost is retried with more damping (Levenberg-Marquardt); returns the input if none
+    does.
     """
     def cost(r):
         return float(np.sum(np.log1p((r / scale_px) ** 2)))
@@ -352,19 +428,26 @@ def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f:
 
     r = residuals(R, t)
     best = cost(r)
-    eps = 1e-7
+    eps, damping = 1e-7, 1e-9
     for _ in range(iterations):
         J = np.stack([(residuals(*step(R, t, e)) - residuals(*step(R, t, -e))) / (2 * eps)
                       for e in np.eye(5) * eps], 1)
         w = 1.0 / (1.0 + (r / scale_px) ** 2)
         A = J.T @ (J * w[:, None])
-        delta = -np.linalg.solve(A + 1e-9 * np.trace(A) * np.eye(5), J.T @ (w * r))
-        R2, t2 = step(R, t, delta)
-        r2 = residuals(R2, t2)
-        c2 = cost(r2)
+        # A dominant plane leaves the cost nearly flat along its twin solution: a full step can
+        # overshoot, a damped one still descends.
+        while True:
+            delta = -np.linalg.solve(A + damping * np.trace(A) * np.eye(5), J.T @ (w * r))
+            R2, t2 = step(R, t, delta)
+            r2 = residuals(R2, t2)
+            c2 = cost(r2)
+            if c2 < best or damping > 1e-2:
+                break
+            damping *= 100
         if not c2 < best:
             break
         R, t, r, improvement, best = R2, t2, r2, best - c2, c2
+        damping = max(damping / 100, 1e-9)
         if improvement < 1e-6 * best:
             break
     return R, t
@@ -457,12 +540,6 @@ def _select_model(x0, x1, f, method, ransac_px, confidence):
     if H is not None:
         gric['homography'] = _gric(_transfer_px(H, x0[pool], x1[pool], f), sigma, 2, 8)
     choice = min(gric, key=gric.get)
-    if choice == 'essential' and H is not None:
-        # Planar scenes make E two-fold ambiguous too, and a noisy GRIC can prefer E there:
-        # when one homography explains nearly every essential inlier, decompose it instead.
-        coverage = float(np.mean(_transfer_px(H, x0[e_inl], x1[e_inl], f) < 3 * sigma))
-        if coverage >= PLANAR_COVERAGE:
-            choice = min(('homography', 'rotation'), key=gric.get)
     logger.debug('GRIC %s (sigma %.2f px) -> %s', gric, sigma, choice)
     return SimpleNamespace(E=E, e_inl=e_inl, H=H, h_inl=h_inl, pool=pool, R_rot=R_rot,
                            err_rot=err_rot, sigma=sigma, choice=choice)
@@ -505,7 +582,8 @@ def relative_pose(kpts0: np.ndarray, kpts1: np.ndarray, camera0: CameraModel,
 
     :param kpts0: (N, 2) pixels in image 0 (original, distorted image).
     :param kpts1: (N, 2) matching pixels in image 1.
-    :param method: 'auto' (GRIC among essential, homography, rotation-only), 'essential' or
+    :param method: 'auto' (rotation-only by GRIC, else the essential pose when off-plane
+        matches single it out from the plane's twin, else the homography), 'essential' or
         'homography' (each still checked against rotation-only; 'essential' skips the planar
         check, as the papers' evaluation protocol does).
     :param ransac_px: inlier threshold in pixels (at the mean focal length of both cameras).
@@ -552,15 +630,32 @@ def relative_pose(kpts0: np.ndarray, kpts1: np.ndarray, camera0: CameraModel,
 
     if choice == 'rotation':
         return _rotation_result(fit, x0, x1, f, ransac_px, full, n, min_inliers)
+    R = support = None
+    # A plane can make E ambiguous only if it carries most of E's inliers (the median, as
+    # sigma is their median-based noise scale); then, however dominant it is, the essential
+    # pose holds when off-plane matches single it out from its planar twin.
+    if E is not None and H is not None and np.median(
+            _transfer_px(H, x0[e_inl], x1[e_inl], f)) < OFF_PLANE_SIGMAS * fit.sigma:
+        support = _off_plane_support(fit, x0, x1, f, ransac_px, min_parallax)
+        if support.p is not None:
+            choice = 'essential' if support.p < SUPPORT_P else 'homography'
+        if choice == 'essential':
+            R, t, inl = support.R, support.t, support.inl
+        logger.debug('off-plane support p %s (%d for / %d against) -> %s', support.p,
+                     *support.counts, choice)
     if choice == 'essential':
-        R, t, inl = _pose_from_essential(E, x0, x1, e_inl, min_parallax)
-        if inl.sum() >= MIN_MATCHES:
-            R, t = refine_pose(R, t, x0[inl], x1[inl], f, scale_px=ransac_px)
+        if R is None:
+            R, t, inl = _pose_from_essential(E, x0, x1, e_inl, min_parallax)
+            if inl.sum() >= MIN_MATCHES:
+                R, t = refine_pose(R, t, x0[inl], x1[inl], f, scale_px=ransac_px)
         model = 'essential'
     else:
-        R, t, inl, reason = _pose_from_homography(H, x0, x1, h_inl, e_inl, f, fit.sigma,
-                                                  min_parallax)
+        R, t, inl, reason = _pose_from_homography(H, x0, x1, h_inl, min_parallax)
         if R is None:
+            if support is not None and support.p is not None:
+                reason += (f', but the matches off this plane do not single one out '
+                           f'({support.counts[0]} fit one pose, {support.counts[1]} the other: '
+                           f'sign test p {support.p:.2g} >= {SUPPORT_P:g})')
             return failed(reason, n, 'homography', inliers=full(h_inl))
         model = 'homography'
     if inl.sum() < min_inliers:

@@ -93,8 +93,9 @@ PARAMETERS = (
           choices=('auto', 'raw', 'rectified')),
     Param('processing_queue_size', 1, 'frames (temporal) or pairs waiting for the worker; '
           'the oldest is dropped when full (1: latest wins)', low=1, high=100),
-    Param('pose_method', 'auto', 'relative pose model: auto (essential or homography, '
-          'whichever fits), essential, homography, none',
+    Param('pose_method', 'auto', 'relative pose model: auto (rotation-only, homography or '
+          'essential, whichever fits; a dominant plane gets the essential pose when the '
+          'matches off it single out one solution), essential, homography, none',
           choices=('auto', 'essential', 'homography', 'none'), live=True),
     Param('ransac_threshold_px', 1.0, 'RANSAC inlier threshold in pixels', low=0.05,
           high=50.0, live=True),

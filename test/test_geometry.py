@@ -154,6 +154,20 @@ def test_planar_twofold_ambiguity_is_flagged():
     np.testing.assert_array_equal(res.R, np.eye(3))
 
 
+def test_dominant_plane_with_off_plane_points_gets_essential_pose():
+    """The twofold plane above plus 20 points off it (6 %): they single out the true pose."""
+    t = np.array([0.3, 0.05, -0.2])
+    p0, p1, camera = scene(t=t, planar=True)
+    q0, q1, _ = scene(t=t, n=20, seed=5)
+    res = relative_pose(np.r_[p0, q0], np.r_[p1, q1], camera, camera)
+    assert res.ok and res.model == 'essential', res.reason
+    err_R, err_t = errors(res, t=t)
+    assert err_R < 0.1 and err_t < 1.0
+    # The plane alone: the matches off it (none) cannot decide, and the reason says so.
+    res = relative_pose(p0, p1, camera, camera)
+    assert not res.ok and 'do not single one out' in res.reason, res.reason
+
+
 def test_pure_rotation_and_zero_motion_are_flagged():
     """No parallax: not ok, translation zero, the rotation still recovered."""
     p0, p1, camera = scene(t=np.zeros(3))

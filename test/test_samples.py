@@ -12,7 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The camera-motion sample: rendered frames agree with their ground-truth poses."""
+"""The rendered samples: frames agree with their ground-truth poses; scenes are as described."""
+
+import time
 
 import cv2
 from lightglue_ros import bag
@@ -73,25 +75,93 @@ def test_scene_is_not_planar_and_fills_the_view():
         assert 0.1 < near < 0.6 and far > 0.3, (near, far)
 
 
-def test_depth_and_poses_predict_the_next_frame(sequence):
-    """Back-projecting frame 0 with its depth and T_0to1 reproduces frame 1 (unoccluded)."""
-    planes = samples._scene('astronaut', ('coffee', 'chelsea'))
-    _, depth0 = samples.render_view(planes, sequence.K, sequence.poses[0])
-    _, depth1 = samples.render_view(planes, sequence.K, sequence.poses[1])
-    rel = samples.relative_pose(sequence.poses, 0, 1)
+def assert_depth_predicts(planes: list, seq: samples.CameraSequence, i: int, j: int) -> None:
+    """Back-project frame i with its depth and T_itoj: frame j agrees where unoccluded."""
+    _, depth0 = samples.render_view(planes, seq.K, seq.poses[i])
+    _, depth1 = samples.render_view(planes, seq.K, seq.poses[j])
+    rel = samples.relative_pose(seq.poses, i, j)
     ys, xs = np.mgrid[0:480, 0:640]
-    rays0 = np.stack([xs, ys, np.ones_like(xs)], -1) @ np.linalg.inv(sequence.K).T
+    rays0 = np.stack([xs, ys, np.ones_like(xs)], -1) @ np.linalg.inv(seq.K).T
     pts0 = rays0 * depth0[..., None]
     pts1 = pts0 @ rel[:3, :3].T + rel[:3, 3]
-    pix = pts1 @ sequence.K.T
+    pix = pts1 @ seq.K.T
     map1 = (pix[..., :2] / pix[..., 2:]).astype(np.float32)
-    warped = cv2.remap(sequence.frames[1], map1[..., 0], map1[..., 1], cv2.INTER_LINEAR)
+    warped = cv2.remap(seq.frames[j], map1[..., 0], map1[..., 1], cv2.INTER_LINEAR)
     seen = cv2.remap(depth1, map1[..., 0], map1[..., 1], cv2.INTER_NEAREST,
                      borderValue=0)
     visible = np.abs(seen - pts1[..., 2]) < 0.02 * pts1[..., 2]  # not occluded, in view
     assert visible.mean() > 0.8
-    diff = np.abs(warped.astype(int) - sequence.frames[0].astype(int)).max(-1)[visible]
+    diff = np.abs(warped.astype(int) - seq.frames[i].astype(int)).max(-1)[visible]
     assert np.median(diff) <= 3 and np.mean(diff < 20) > 0.95
+
+
+def test_depth_and_poses_predict_the_next_frame(sequence):
+    """Back-projecting frame 0 with its depth and T_0to1 reproduces frame 1 (unoccluded)."""
+    assert_depth_predicts(samples._scene('astronaut', ('coffee', 'chelsea')), sequence, 0, 1)
+
+
+def test_handheld_motion():
+    """Steps of 1-3 cm and 0.3-2 degrees in varied directions, near frame 0, repeatable."""
+    poses = samples._handheld_poses(40, seed=0)
+    np.testing.assert_allclose(poses[0], np.eye(4))
+    rel = np.array([samples.relative_pose(poses, i, i + 1) for i in range(39)])
+    steps = np.linalg.norm(rel[:, :3, 3], axis=1)
+    turns = np.array([rotation_deg(r[:3, :3]) for r in rel])
+    assert steps.min() >= 0.01 - 1e-9 and steps.max() <= 0.03 + 1e-9
+    assert turns.min() >= 0.3 - 1e-6 and turns.max() <= 2.0 + 1e-6
+    # Varied: translation directions spread over all three axes.
+    dirs = rel[:, :3, 3] / steps[:, None]
+    assert np.linalg.svd(dirs, compute_uv=False).min() > 0.3 * np.sqrt(len(dirs))
+    centres = np.array([-p[:3, :3].T @ p[:3, 3] for p in poses])
+    assert np.linalg.norm(centres, axis=1).max() < 0.07
+    assert max(rotation_deg(p[:3, :3]) for p in poses) < 7.0
+    np.testing.assert_array_equal(samples._handheld_poses(40, seed=0), poses)
+    assert not np.allclose(samples._handheld_poses(40, seed=1), poses)
+
+
+@pytest.fixture(scope='module')
+def desk() -> samples.CameraSequence:
+    """Return a short hand-held sequence over the desk with objects."""
+    return samples.handheld_sequence(n_frames=3, scene='desk')
+
+
+def test_desk_scene_layout(desk):
+    """The desk fills every view; objects cover 10-25 % of it; the bare desk is one plane."""
+    frames, kmat, poses = desk
+    assert len(frames) == 3 and all(f.shape == (480, 640, 3) for f in frames)
+    np.testing.assert_allclose(kmat, [[500, 0, 320], [0, 500, 240], [0, 0, 1]])
+    np.testing.assert_allclose(poses, samples._handheld_poses(3, seed=0))
+    with_objects, bare = samples._desk_scene(True), samples._desk_scene(False)
+    for pose, frame in zip(poses, frames):
+        image, depth = samples.render_view(with_objects, kmat, pose)
+        np.testing.assert_array_equal(image, frame)
+        _, plane_depth = samples.render_view(bare, kmat, pose)
+        assert np.isfinite(plane_depth).all() and 0.45 < plane_depth.min() < 1.2
+        assert 0.10 < np.mean(depth < plane_depth - 1e-3) < 0.25
+    # Frame 0: the desk is the plane DESK_HEIGHT below the camera along gravity.
+    pitch = np.deg2rad(samples.DESK_PITCH_DEG)
+    gravity = np.array([0.0, np.cos(pitch), np.sin(pitch)])
+    ys, xs = np.mgrid[0:480, 0:640]
+    rays = np.stack([xs, ys, np.ones_like(xs)], -1) @ np.linalg.inv(kmat).T
+    _, plane_depth = samples.render_view(bare, kmat, poses[0])
+    np.testing.assert_allclose(plane_depth, samples.DESK_HEIGHT / (rays @ gravity), rtol=1e-5)
+    again = samples.handheld_sequence(n_frames=2, scene='plane')
+    np.testing.assert_array_equal(again.frames[1], samples.render_view(bare, kmat, poses[1])[0])
+
+
+def test_desk_depth_and_poses_predict_the_next_frame(desk):
+    """The desk's ground truth holds with objects and their occlusions, over two steps."""
+    assert_depth_predicts(samples._desk_scene(True), desk, 0, 2)
+
+
+def test_desk_renders_fast():
+    """A 640x480 desk frame renders in well under a second."""
+    planes, kmat = samples._desk_scene(True), np.array([[500.0, 0, 320], [0, 500, 240],
+                                                        [0, 0, 1]])
+    start = time.perf_counter()
+    for _ in range(3):
+        samples.render_view(planes, kmat, np.eye(4))
+    assert (time.perf_counter() - start) / 3 < 0.5
 
 
 def test_essential_matrix_recovers_the_ground_truth(sequence):
@@ -133,3 +203,16 @@ def test_write_sample_bag(tmp_path):
     np.testing.assert_allclose(np.reshape(infos[0].k, (3, 3)), seq.K)
     with pytest.raises(ValueError, match='no ground truth at'):
         samples.read_ground_truth(tmp_path / 'other')
+    assert truth['scene'] == 'photo_planes'
+
+
+def test_write_sample_bag_scenes(tmp_path):
+    """`scene` selects the hand-held desk sequence; its arguments pass through."""
+    truth = samples.write_sample_bag(tmp_path / 'desk', n_frames=2, scene='desk', seed=3,
+                                     storage='sqlite3')
+    assert truth['scene'] == 'desk'
+    np.testing.assert_allclose(truth['poses'], samples._handheld_poses(2, seed=3))
+    with pytest.raises(ValueError, match='unknown sample scene'):
+        samples.write_sample_bag(tmp_path / 'x', n_frames=2, scene='kitchen')
+    with pytest.raises(ValueError, match='unknown hand-held scene'):
+        samples.handheld_sequence(2, scene='photo_planes')
