@@ -47,7 +47,7 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'lightglue-ros = lightglue_ros.cli:main',
+            'lightglue-ros = lightglue_ros.tools.cli:main',
             'matcher_node = lightglue_ros.node:main',
         ],
     },

@@ -12,6 +12,21 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""LightGlue feature matching for ROS 2 through OpenVINO."""
+"""
+LightGlue feature matching for ROS 2 through OpenVINO.
+
+Layers (data flows top to bottom; a layer imports only from the layers below it):
+
+- `tools`: the `lightglue-ros` command line, demo, benchmark, evaluation, sample scenes.
+- `ros`: the `lightglue` node and everything that speaks ROS (parameters, QoS, sync, image
+  and message conversion, rosbag replay/record).
+- `export`: PyTorch model definitions and the conversion to OpenVINO IR (the only place torch
+  is imported; nothing in `runtime`, `geometry` or `ros` imports it).
+- `runtime`: extractors, adaptive LightGlue, the pipeline (numpy, OpenCV and OpenVINO).
+- `geometry`: camera model, relative pose and its covariance (numpy and OpenCV).
+
+Public entry points: `python -m lightglue_ros.node` (the node), `lightglue_ros.messages`
+(decode helpers for consumers), the console scripts `lightglue-ros` and `matcher_node`.
+"""
 
 __version__ = '0.1.0'

@@ -31,7 +31,7 @@ MODEL_CACHE = Path(os.environ.get('LIGHTGLUE_ROS_TEST_MODELS', ROOT / '.cache' /
 
 
 def _model_set(name: str) -> Path:
-    from lightglue_ros.convert import convert
+    from lightglue_ros.export.convert import convert
     out = MODEL_CACHE / name
     convert(name, out, max_keypoints=1024)
     return out

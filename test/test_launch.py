@@ -18,7 +18,7 @@ import ast
 import importlib.util
 from pathlib import Path
 
-from lightglue_ros.cli import build_parser
+from lightglue_ros.tools.cli import build_parser
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

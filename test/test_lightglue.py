@@ -23,11 +23,11 @@ import logging
 import time
 
 import cv2
-from lightglue_ros.convert import default_weights
-from lightglue_ros.convert import export_stage
-from lightglue_ros.matcher import AdaptiveMatcher
-from lightglue_ros.matcher import normalize_keypoints
-from lightglue_ros.models import lightglue as lg
+from lightglue_ros.export.convert import default_weights
+from lightglue_ros.export.convert import export_stage
+from lightglue_ros.export.models import lightglue as lg
+from lightglue_ros.runtime.matcher import AdaptiveMatcher
+from lightglue_ros.runtime.matcher import normalize_keypoints
 import numpy as np
 import openvino as ov
 import pytest

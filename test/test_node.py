@@ -22,9 +22,9 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from lightglue_ros import messages
-from lightglue_ros import params
-from lightglue_ros import samples
-from lightglue_ros.ros_image import numpy_to_image
+from lightglue_ros.ros import params
+from lightglue_ros.ros.ros_image import numpy_to_image
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 import rclpy

@@ -17,10 +17,10 @@
 import time
 
 import cv2
-from lightglue_ros import inputs
 from lightglue_ros import messages
-from lightglue_ros import samples
 from lightglue_ros.geometry import rotation_error_deg
+from lightglue_ros.ros import inputs
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 import rclpy

@@ -27,10 +27,10 @@ import subprocess
 import sys
 import time
 
-from lightglue_ros import demo_ros
 from lightglue_ros import messages
-from lightglue_ros import samples
-from lightglue_ros.bag import sibling_topic
+from lightglue_ros.ros.bag import sibling_topic
+from lightglue_ros.tools import demo_ros
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 
@@ -56,7 +56,7 @@ def _run(models: Path, bag: Path, frames: int) -> dict:
         recorder = demo_ros.OutputRecorder()
         assert recorder.wait_for_publisher(120), 'the node did not come up'
         replay = subprocess.run(
-            [sys.executable, '-m', 'lightglue_ros.cli', 'replay', str(bag), '--no-clock'],
+            [sys.executable, '-m', 'lightglue_ros.tools.cli', 'replay', str(bag), '--no-clock'],
             env=env, capture_output=True, text=True, timeout=120)
         assert replay.returncode == 0, replay.stdout + replay.stderr
         # Wait until the worker is done: no new matches for 3 s.

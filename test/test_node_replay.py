@@ -21,8 +21,8 @@ The bags are a rendered camera motion through a scene of real photos (known pose
 
 from pathlib import Path
 
-from lightglue_ros import bag_record
-from lightglue_ros import demo_ros
+from lightglue_ros.ros import bag_record
+from lightglue_ros.tools import demo_ros
 import numpy as np
 import yaml
 

@@ -14,8 +14,8 @@
 
 """Pipeline preprocessing matches the reference; frames are extracted once."""
 
-from lightglue_ros.pipeline import resize_long_side
-from lightglue_ros.pipeline import to_rgb_float
+from lightglue_ros.runtime.pipeline import resize_long_side
+from lightglue_ros.runtime.pipeline import to_rgb_float
 import numpy as np
 import pytest
 from skimage import data
@@ -55,8 +55,8 @@ def test_to_rgb_float_matches_reference_scaling():
 def test_no_upscale_keeps_small_images_and_shrinks_large_ones(aliked_models):
     """upscale=False: a smaller image keeps its size, a larger one is resized as before."""
     import cv2
-    from lightglue_ros.engine import Engine
-    from lightglue_ros.pipeline import Pipeline
+    from lightglue_ros.runtime.engine import Engine
+    from lightglue_ros.runtime.pipeline import Pipeline
     engine = Engine(aliked_models)
     small = data.astronaut()  # 512 x 512
     large = cv2.resize(small, (1400, 1050))

@@ -15,10 +15,10 @@
 """Pose (method auto) of a hand-held camera over a desk, real matcher, rendered ground truth."""
 
 from lightglue_ros import geometry
-from lightglue_ros import samples
-from lightglue_ros.camera import CameraModel
-from lightglue_ros.engine import Engine
-from lightglue_ros.pipeline import Pipeline
+from lightglue_ros.geometry.camera import CameraModel
+from lightglue_ros.runtime.engine import Engine
+from lightglue_ros.runtime.pipeline import Pipeline
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 

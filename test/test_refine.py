@@ -12,11 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Sub-pixel match refinement (lightglue_ros.refine) on photos warped by a known homography."""
+"""Sub-pixel match refinement (runtime.refine) on photos warped by a known homography."""
 
 import cv2
-from lightglue_ros import refine
-from lightglue_ros import samples
+from lightglue_ros.runtime import refine
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 

@@ -20,11 +20,11 @@ import time
 import types
 
 import cv2
-from lightglue_ros import ros_image
-from lightglue_ros.ros_image import compressed_to_numpy
-from lightglue_ros.ros_image import ENCODINGS
-from lightglue_ros.ros_image import image_to_numpy
-from lightglue_ros.ros_image import numpy_to_image
+from lightglue_ros.ros import ros_image
+from lightglue_ros.ros.ros_image import compressed_to_numpy
+from lightglue_ros.ros.ros_image import ENCODINGS
+from lightglue_ros.ros.ros_image import image_to_numpy
+from lightglue_ros.ros.ros_image import numpy_to_image
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage
@@ -340,7 +340,7 @@ def test_cv_bridge_used_when_working(monkeypatch, rgb):
                                          (BayerOffByOneBridge, 'bayer_rggb8 gave')])
 def test_broken_cv_bridge_falls_back(monkeypatch, caplog, rgb, cls, reason):
     install_bridge(monkeypatch, cls)
-    with caplog.at_level(logging.WARNING, logger='lightglue_ros.ros_image'):
+    with caplog.at_level(logging.WARNING, logger='lightglue_ros.ros.ros_image'):
         assert not ros_image.cv_bridge_in_use()
     assert 'cv_bridge is importable but unusable here' in caplog.text and reason in caplog.text
     raw = mosaic(rgb, 'RGGB')

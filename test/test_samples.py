@@ -17,8 +17,8 @@
 import time
 
 import cv2
-from lightglue_ros import bag
-from lightglue_ros import samples
+from lightglue_ros.ros import bag
+from lightglue_ros.tools import samples
 import numpy as np
 import pytest
 

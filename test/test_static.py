@@ -30,15 +30,15 @@ from pathlib import Path
 import time
 
 import cv2
-from lightglue_ros.convert import default_weights
-from lightglue_ros.convert import export_stage
-from lightglue_ros.extractors import create_extractor
-from lightglue_ros.extractors.superpoint import to_grey
-from lightglue_ros.manifest import FORMAT_VERSION
-from lightglue_ros.manifest import load_manifest
-from lightglue_ros.manifest import MANIFEST_NAME
-from lightglue_ros.models import lightglue as lgm
-from lightglue_ros.models import static
+from lightglue_ros.export.convert import default_weights
+from lightglue_ros.export.convert import export_stage
+from lightglue_ros.export.models import lightglue as lgm
+from lightglue_ros.export.models import static
+from lightglue_ros.runtime.extractors import create_extractor
+from lightglue_ros.runtime.extractors.superpoint import to_grey
+from lightglue_ros.runtime.manifest import FORMAT_VERSION
+from lightglue_ros.runtime.manifest import load_manifest
+from lightglue_ros.runtime.manifest import MANIFEST_NAME
 import numpy as np
 import onnxruntime as ort
 import openvino as ov
@@ -106,7 +106,7 @@ def weights(name: str, tmp: Path) -> tuple[Path, Path]:
         if N_LAYERS[name] < 9 else default_weights(name)[1]
     if name != 'superpoint':
         return default_weights(name)[0], matcher
-    from lightglue_ros.models.superpoint import SuperPoint
+    from lightglue_ros.export.models.superpoint import SuperPoint
     torch.manual_seed(0)
     model = SuperPoint()
     for conv in model.modules():
@@ -162,7 +162,7 @@ def case(request, tmp_path_factory) -> dict:
     height, width, k = CASES[name]
     tmp = tmp_path_factory.mktemp(f'static_{name}')
     ext_weights, lg_weights = weights(name, tmp)
-    ext_mod = importlib.import_module(f'lightglue_ros.models.{name}')
+    ext_mod = importlib.import_module(f'lightglue_ros.export.models.{name}')
     ext_model, ext_conf = ext_mod.build(ext_weights, {'max_keypoints': k})
     lg_model, _ = lgm.build(name, lg_weights)
     stage = static.stage(ext_model, lg_model, name, height, width, k)
@@ -324,7 +324,7 @@ def test_torch_matches_runtime_path(case):
 def test_fewer_maxima_than_k(name, tmp_path):
     """K above the number of local maxima: the free slots are filled, nothing breaks."""
     ext_weights, lg_weights = weights(name, tmp_path)
-    ext_mod = importlib.import_module(f'lightglue_ros.models.{name}')
+    ext_mod = importlib.import_module(f'lightglue_ros.export.models.{name}')
     ext_model, _ = ext_mod.build(ext_weights, {'max_keypoints': 512})
     lg_model, _ = lgm.build(name, lg_weights)
     height, width, k = 32, 48, 512
@@ -340,7 +340,7 @@ def test_fewer_maxima_than_k(name, tmp_path):
 
 
 def test_stage_rejects_bad_arguments():
-    ext_model, _ = importlib.import_module('lightglue_ros.models.aliked').build(
+    ext_model, _ = importlib.import_module('lightglue_ros.export.models.aliked').build(
         default_weights('aliked')[0], {'max_keypoints': 8})
     lg_model, _ = lgm.build('aliked', default_weights('aliked')[1])
     with pytest.raises(ValueError, match='--max-keypoints 2000 does not fit a 32x48 static '

@@ -26,13 +26,13 @@ from pathlib import Path
 import subprocess
 import sys
 
-from lightglue_ros import stream_check
+from lightglue_ros.tools import stream_check
 import pytest
 
 
 def _stream_check(models: Path, tmp_path: Path, *args: str) -> dict:
     out = tmp_path / 'stream_check.json'
-    proc = subprocess.run([sys.executable, '-m', 'lightglue_ros.cli', 'stream-check',
+    proc = subprocess.run([sys.executable, '-m', 'lightglue_ros.tools.cli', 'stream-check',
                            '--models', str(models), '--profile', 'none', '--json', str(out),
                            *args], capture_output=True, text=True, timeout=600,
                           env=os.environ.copy())  # conftest.py's ROS_DOMAIN_ID and discovery

@@ -24,12 +24,12 @@ from pathlib import Path
 import time
 
 import cv2
-from lightglue_ros.convert import export_stage
-from lightglue_ros.extractors import create_extractor
-from lightglue_ros.extractors.superpoint import detect
-from lightglue_ros.extractors.superpoint import sample_descriptors
-from lightglue_ros.manifest import load_manifest
-from lightglue_ros.models import superpoint as sp_model
+from lightglue_ros.export.convert import export_stage
+from lightglue_ros.export.models import superpoint as sp_model
+from lightglue_ros.runtime.extractors import create_extractor
+from lightglue_ros.runtime.extractors.superpoint import detect
+from lightglue_ros.runtime.extractors.superpoint import sample_descriptors
+from lightglue_ros.runtime.manifest import load_manifest
 import numpy as np
 import pytest
 from skimage import data
@@ -240,7 +240,7 @@ def test_sp_overrides_and_uniform_image(sp_sets):
 
 
 def test_sp_wrong_weights(tmp_path):
-    from lightglue_ros.models.disk import Disk
+    from lightglue_ros.export.models.disk import Disk
     torch.save({'extractor': Disk().state_dict()}, tmp_path / 'disk.pth')
     with pytest.raises(ValueError, match='does not fit the SuperPoint model'):
         sp_model.build(tmp_path / 'disk.pth', {'max_keypoints': 10})

