@@ -195,7 +195,7 @@ def test_repeated_stamps_never_reuse_features(ros, aliked_models):
 
 def test_warnings_are_throttled(ros, aliked_models):
     """A warning is logged at most every WARN_PERIOD s per key; diagnostics see the latest."""
-    from lightglue_ros import node as node_module
+    from lightglue_ros.ros import node as node_module
     node = ros.start(aliked_models, mode='temporal')
     logged = []
     node.get_logger = lambda: type('Logger', (), {'warning': staticmethod(logged.append)})()

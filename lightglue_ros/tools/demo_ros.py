@@ -34,7 +34,7 @@ from lightglue_ros.ros import messages
 from lightglue_ros.tools import samples
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the source tree (config/ beside lightglue_ros/)
 
 
 def fastdds_profile() -> Path | None:
