@@ -79,21 +79,44 @@ def pose_errors(pose: dict, t_0to1: np.ndarray) -> tuple[float, float]:
             geometry.translation_error_deg(pose['position'], -rot_gt.T @ t_gt))
 
 
-class OutputRecorder:
-    """Collect a matcher's `matches` and `pose` topics in a private rclpy context."""
+class PrivateNode:
+    """An rclpy node in a context of its own, spun by a thread of its own (`start`, `close`)."""
+
+    def __init__(self, name: str) -> None:
+        import rclpy
+        from rclpy.signals import SignalHandlerOptions
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = self.thread = None
+
+    def start(self) -> None:
+        """Spin the node on a thread (call after creating its publishers and subscriptions)."""
+        from rclpy.executors import SingleThreadedExecutor
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop spinning (joining the thread) and shut the context down."""
+        if self.executor is not None:
+            self.executor.shutdown()
+            self.thread.join()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+class OutputRecorder(PrivateNode):
+    """Collect a matcher's `matches`, `pose` and /diagnostics in a private rclpy context."""
 
     def __init__(self, prefix: str = '/lightglue') -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile
         from rclpy.qos import ReliabilityPolicy
-        from rclpy.signals import SignalHandlerOptions
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseWithCovarianceStamped
         from sensor_msgs.msg import PointCloud2
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('lightglue_recorder', context=self.context)
+        super().__init__('lightglue_recorder')
         self.received = {'matches': [], 'pose': [], 'diagnostics': []}
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.matches_topic = f'{prefix}/matches'
@@ -103,10 +126,7 @@ class OutputRecorder:
                                       self.received['pose'].append, qos)
         self.node.create_subscription(DiagnosticArray, '/diagnostics',
                                       self.received['diagnostics'].append, qos)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin)
-        self.thread.start()
+        self.start()
 
     def wait_for_publisher(self, timeout: float) -> bool:
         """Wait until the matcher's `matches` publisher is discovered (or the timeout)."""
@@ -133,13 +153,6 @@ class OutputRecorder:
                     return {kv.key: kv.value for kv in status.values} | {
                         '_message': status.message}
         return {}
-
-    def close(self) -> None:
-        """Stop spinning (joining the thread) and shut the context down."""
-        self.executor.shutdown()
-        self.thread.join()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def start_node(ros_args: list[str], env: dict | None = None) -> subprocess.Popen:

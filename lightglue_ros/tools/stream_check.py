@@ -143,21 +143,16 @@ class FrameSource:
         return self.canvas[:self.height, x:x + self.width]
 
 
-class StreamProbe:
+class StreamProbe(demo_ros.PrivateNode):
     """Image and CameraInfo publishers plus a /diagnostics reader, in a private rclpy context."""
 
     def __init__(self, reliability: str) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile
         from rclpy.qos import ReliabilityPolicy
-        from rclpy.signals import SignalHandlerOptions
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import CameraInfo
         from sensor_msgs.msg import Image
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('lightglue_stream_check', context=self.context)
+        super().__init__('lightglue_stream_check')
         policy = (ReliabilityPolicy.RELIABLE if reliability == 'reliable'
                   else ReliabilityPolicy.BEST_EFFORT)
         self.image_pub = self.node.create_publisher(
@@ -169,10 +164,7 @@ class StreamProbe:
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics_callback,
                                       QoSProfile(depth=10,
                                                  reliability=ReliabilityPolicy.RELIABLE))
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin)
-        self.thread.start()
+        self.start()
 
     def diagnostics_callback(self, msg) -> None:
         """Keep the key/value pairs of the matcher's status."""
@@ -243,13 +235,6 @@ class StreamProbe:
                 return later[0]
             time.sleep(0.05)
         return {}
-
-    def close(self) -> None:
-        """Stop spinning (joining the thread) and shut the context down."""
-        self.executor.shutdown()
-        self.thread.join()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def run_once(models: Path, size: tuple[int, int], rate: float, seconds: float,
