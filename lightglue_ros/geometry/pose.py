@@ -36,11 +36,11 @@ decompositions remain. Otherwise (no dominant plane, or a homography with one so
 choice stands. The plane's decompositions, refined on all inliers, also seed the essential fit,
 which rescues a RANSAC estimate stuck on the wrong twin.
 
-Covariance (first order, documented in `pose_covariance`): sigma^2 (J^T J)^-1 of the Sampson
-epipolar errors of the inliers over the 6-DoF pose of camera 1 in camera 0's frame, sigma from
-the residuals. Monocular scale is unobservable: the position variance along the translation
-direction is `UNKNOWN_VARIANCE` (1e6); with a stereo baseline it is the calibration's
-`STEREO_SCALE_REL_STD` (1 %) of the baseline length, squared.
+Covariance (first order, documented in `covariance.pose_covariance`): sigma^2 (J^T J)^-1 of
+the Sampson epipolar errors of the inliers over the 6-DoF pose of camera 1 in camera 0's frame,
+sigma from the residuals. Monocular scale is unobservable: the position variance along the
+translation direction is `UNKNOWN_VARIANCE` (1e6); with a stereo baseline it is the
+calibration's `STEREO_SCALE_REL_STD` (1 %) of the baseline length, squared.
 """
 
 import dataclasses
@@ -50,15 +50,20 @@ from types import SimpleNamespace
 
 import cv2
 from lightglue_ros.geometry.camera import CameraModel
+from lightglue_ros.geometry.covariance import MIN_SIGMA_PX
+from lightglue_ros.geometry.covariance import pose_covariance
+from lightglue_ros.geometry.covariance import refine_pose
+from lightglue_ros.geometry.covariance import UNKNOWN_VARIANCE
+from lightglue_ros.geometry.epipolar import angle_deg
+from lightglue_ros.geometry.epipolar import homogeneous
+from lightglue_ros.geometry.epipolar import sampson_px
+from lightglue_ros.geometry.epipolar import skew
+from lightglue_ros.geometry.epipolar import transfer_px
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
 MIN_MATCHES = 8
-# Variance (m^2 or unit^2, rad^2) that says "unknown": large, finite, so consumers can invert.
-UNKNOWN_VARIANCE = 1e6
-# Stereo: relative standard deviation of the calibrated baseline length.
-STEREO_SCALE_REL_STD = 0.01
 # Stereo: estimated translation further than this from the calibrated baseline fails the pair.
 STEREO_MAX_ANGLE_DEG = 10.0
 # Matches whose spread across their main line is below this (pixels) are collinear.
@@ -70,8 +75,6 @@ MIN_SPREAD_PX = 1.0
 FIT_SIGMAS = 3.0
 OFF_PLANE_SIGMAS = 6.0
 SUPPORT_P = 0.01
-# Floor of the noise estimate (pixels): keeps the covariance finite on noise-free data.
-MIN_SIGMA_PX = 0.05
 
 
 @dataclasses.dataclass
@@ -187,44 +190,6 @@ def homography_from_matches(kpts0: np.ndarray, kpts1: np.ndarray, ransac_px: flo
     return H / H[2, 2], inliers
 
 
-def _homogeneous(x: np.ndarray) -> np.ndarray:
-    return np.c_[x, np.ones(len(x))]
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-
-
-def _exp_so3(w: np.ndarray) -> np.ndarray:
-    return cv2.Rodrigues(np.asarray(w, np.float64).reshape(3, 1))[0]
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300)
-    return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-def _sampson_px(E: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
-                signed: bool = False) -> np.ndarray:
-    """First-order geometric distance (pixels) of normalized matches to the epipolar geometry."""
-    h0, h1 = _homogeneous(x0), _homogeneous(x1)
-    ex0, etx1 = h0 @ E.T, h1 @ E
-    num = np.einsum('ij,ij->i', h1, ex0)
-    den = ex0[:, 0] ** 2 + ex0[:, 1] ** 2 + etx1[:, 0] ** 2 + etx1[:, 1] ** 2
-    d = f * num / np.sqrt(np.maximum(den, 1e-300))
-    return d if signed else np.abs(d)
-
-
-def _transfer_px(H: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float) -> np.ndarray:
-    """Symmetric transfer error (pixels), scaled to a per-image reprojection error."""
-    with np.errstate(divide='ignore', invalid='ignore'):
-        p = _homogeneous(x0) @ H.T
-        q = _homogeneous(x1) @ np.linalg.inv(H).T
-        d2 = (np.sum((p[:, :2] / p[:, 2:] - x1) ** 2, axis=1)
-              + np.sum((q[:, :2] / q[:, 2:] - x0) ** 2, axis=1))
-    return np.nan_to_num(f * np.sqrt(d2 / 4), nan=np.inf)
-
-
 def _gric(err_px: np.ndarray, sigma: float, dim: int, n_params: int) -> float:
     """Torr's GRIC for 4-D correspondence data: lower is better."""
     n = len(err_px)
@@ -234,7 +199,7 @@ def _gric(err_px: np.ndarray, sigma: float, dim: int, n_params: int) -> float:
 
 def _depths(R, t, x0, x1):
     """Return depths in both cameras and the parallax angle (rad) of triangulated matches."""
-    a, b = _homogeneous(x0) @ R.T, _homogeneous(x1)
+    a, b = homogeneous(x0) @ R.T, homogeneous(x1)
     aa, bb, ab = (a * a).sum(1), (b * b).sum(1), (a * b).sum(1)
     at, bt = a @ t, b @ t
     det = ab * ab - aa * bb
@@ -252,8 +217,8 @@ def _in_front(R, t, x0, x1, min_parallax: float) -> np.ndarray:
 
 def _kabsch(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
     """Return the rotation R minimizing |b1 - R b0| over unit bearing vectors."""
-    b0 = _homogeneous(x0)
-    b1 = _homogeneous(x1)
+    b0 = homogeneous(x0)
+    b1 = homogeneous(x1)
     b0 /= np.linalg.norm(b0, axis=1, keepdims=True)
     b1 /= np.linalg.norm(b1, axis=1, keepdims=True)
     u, _, vt = np.linalg.svd(b1.T @ b0)
@@ -313,7 +278,7 @@ def _decompose(H: np.ndarray) -> list:
 
 def _same_pose(a: tuple, b: tuple) -> bool:
     """Return whether two (R, t) are one solution (0.5 deg, 2 deg; the sign of t aside)."""
-    angle = _angle_deg(a[1], b[1])
+    angle = angle_deg(a[1], b[1])
     return rotation_error_deg(a[0], b[0]) <= 0.5 and min(angle, 180.0 - angle) <= 2.0
 
 
@@ -333,7 +298,7 @@ def _pose_from_homography(H, x0, x1, inl, min_parallax):
         return None, None, None, (
             'degenerate: planar scene, two poses explain the matches (homography '
             f'decomposition ambiguity: rotations {rotation_error_deg(a[1], b[1]):.1f} deg, '
-            f'translations {_angle_deg(a[2], b[2]):.1f} deg apart); off-plane structure '
+            f'translations {angle_deg(a[2], b[2]):.1f} deg apart); off-plane structure '
             'in view resolves it')
     _, R, t, front = cands[0]
     mask = inl.copy()
@@ -380,14 +345,14 @@ def _off_plane_support(fit, x0, x1, f, ransac_px, min_parallax):
             refined.append(pose)
 
     def sampson(pose):
-        return _sampson_px(_skew(pose[1]) @ pose[0], x0, x1, f)
+        return sampson_px(skew(pose[1]) @ pose[0], x0, x1, f)
 
     def cost(pose):
         return float(np.sum(np.log1p((sampson(pose)[pool] / ransac_px) ** 2)))
 
     best = min(refined, key=cost)
     if best is not refined[0]:  # twin-seeded: its own inliers, cheirality and refinement
-        R, t, inl = _pose_from_essential(_skew(best[1]) @ best[0], x0, x1,
+        R, t, inl = _pose_from_essential(skew(best[1]) @ best[0], x0, x1,
                                          sampson(best) < ransac_px, min_parallax)
         if inl.sum() >= MIN_MATCHES:
             R, t = refine_pose(R, t, x0[inl], x1[inl], f, scale_px=ransac_px)
@@ -399,107 +364,10 @@ def _off_plane_support(fit, x0, x1, f, ransac_px, min_parallax):
         return SimpleNamespace(R=R, t=t, inl=inl, p=None, counts=(0, 0))
     fit_b = sampson(best) < FIT_SIGMAS * sigma
     fit_t = sampson(min(others, key=cost)) < FIT_SIGMAS * sigma
-    off = _transfer_px(fit.H, x0, x1, f) >= OFF_PLANE_SIGMAS * sigma
+    off = transfer_px(fit.H, x0, x1, f) >= OFF_PLANE_SIGMAS * sigma
     n_b, n_t = int(np.sum(off & fit_b & ~fit_t)), int(np.sum(off & fit_t & ~fit_b))
     p = sum(math.comb(n_b + n_t, k) for k in range(n_b, n_b + n_t + 1)) / 2 ** (n_b + n_t)
     return SimpleNamespace(R=R, t=t, inl=inl, p=float(p), counts=(n_b, n_t))
-
-
-def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
-                scale_px: float = 1.0, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """
-    Refine (R, unit t) on inlier matches: Gauss-Newton on Sampson errors, Cauchy weights.
-
-    The minimal-sample estimate fits 5 points; this uses every inlier (5 DoF: rotation on the
-    left, translation direction in the plane orthogonal to t). A step that does not lower the
-    robust cost is retried with more damping (Levenberg-Marquardt); returns the input if none
-    does.
-    """
-    def cost(r):
-        return float(np.sum(np.log1p((r / scale_px) ** 2)))
-
-    def residuals(R_, t_):
-        return _sampson_px(_skew(t_) @ R_, x0, x1, f, signed=True)
-
-    def step(R_, t_, p):
-        dirs = np.linalg.svd(t_.reshape(1, 3))[2][1:]
-        t2 = t_ + dirs.T @ p[:2]
-        return _exp_so3(p[2:]) @ R_, t2 / np.linalg.norm(t2)
-
-    r = residuals(R, t)
-    best = cost(r)
-    eps, damping = 1e-7, 1e-9
-    for _ in range(iterations):
-        J = np.stack([(residuals(*step(R, t, e)) - residuals(*step(R, t, -e))) / (2 * eps)
-                      for e in np.eye(5) * eps], 1)
-        w = 1.0 / (1.0 + (r / scale_px) ** 2)
-        A = J.T @ (J * w[:, None])
-        # A dominant plane leaves the cost nearly flat along its twin solution: a full step can
-        # overshoot, a damped one still descends.
-        while True:
-            delta = -np.linalg.solve(A + damping * np.trace(A) * np.eye(5), J.T @ (w * r))
-            R2, t2 = step(R, t, delta)
-            r2 = residuals(R2, t2)
-            c2 = cost(r2)
-            if c2 < best or damping > 1e-2:
-                break
-            damping *= 100
-        if not c2 < best:
-            break
-        R, t, r, improvement, best = R2, t2, r2, best - c2, c2
-        damping = max(damping / 100, 1e-9)
-        if improvement < 1e-6 * best:
-            break
-    return R, t
-
-
-def pose_covariance(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
-                    scale_known: bool = False, rotation_only: bool = False) -> np.ndarray:
-    """
-    Return the 6x6 covariance of camera 1's pose in camera 0's frame, ROS order.
-
-    Parameters: position c = -R^T t and orientation Q = R^T perturbed about the fixed axes
-    of camera 0 (Q' = exp([w]x) Q). Residuals: Sampson epipolar errors (pixels) of the inlier
-    matches x0, x1 (normalized coordinates), or transfer errors for `rotation_only`. J is the
-    numerical Jacobian; sigma^2 = sum(r^2) / (n - dof), floored at MIN_SIGMA_PX; the
-    covariance is sigma^2 (J^T J)^-1 on the observable directions, eigenvalues clamped at
-    UNKNOWN_VARIANCE. Unobservable: the scale of c (monocular, variance UNKNOWN_VARIANCE along
-    c), or all of c (rotation only). With `scale_known` the variance along c is
-    (STEREO_SCALE_REL_STD |c|)^2.
-    """
-    c0, Q0 = -R.T @ t, R.T
-
-    def residuals(p):
-        Q = _exp_so3(p[3:]) @ Q0
-        Rp, tp = Q.T, -Q.T @ (c0 + p[:3])
-        if rotation_only:
-            p1 = _homogeneous(x0) @ Rp.T
-            return (f * (p1[:, :2] / p1[:, 2:] - x1)).ravel()
-        # Signed: |r| has no useful derivative at r = 0 (noise-free data).
-        return _sampson_px(_skew(tp) @ Rp, x0, x1, f, signed=True)
-
-    norm_c = np.linalg.norm(c0)
-    if rotation_only:
-        basis = np.vstack([np.zeros((3, 3)), np.eye(3)])
-    else:
-        dirs = np.linalg.svd(c0.reshape(1, 3) / max(norm_c, 1e-12))[2][1:]  # 2 rows, _|_ c
-        basis = np.zeros((6, 5))
-        basis[:3, :2], basis[3:, 2:] = dirs.T, np.eye(3)
-    r0 = residuals(np.zeros(6))
-    eps = 1e-6
-    J = np.stack([(residuals(eps * b) - residuals(-eps * b)) / (2 * eps) for b in basis.T], 1)
-    dof = basis.shape[1]
-    sigma2 = max(float(r0 @ r0) / max(len(r0) - dof, 1), MIN_SIGMA_PX ** 2)
-    w, v = np.linalg.eigh(J.T @ J / sigma2)
-    cov_p = v @ np.diag(1.0 / np.maximum(w, 1.0 / UNKNOWN_VARIANCE)) @ v.T
-    cov = basis @ cov_p @ basis.T
-    if rotation_only:
-        cov[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
-    else:
-        u = c0 / max(norm_c, 1e-12)
-        var = (STEREO_SCALE_REL_STD * norm_c) ** 2 if scale_known else UNKNOWN_VARIANCE
-        cov[:3, :3] += var * np.outer(u, u)
-    return (cov + cov.T) / 2
 
 
 def _select_model(x0, x1, f, method, ransac_px, confidence):
@@ -526,19 +394,19 @@ def _select_model(x0, x1, f, method, ransac_px, confidence):
     # Rotation-only model, fit on the homography's (else the essential's) inliers.
     seed = h_inl if h_inl is not None and h_inl.sum() >= 3 else pool
     R_rot = _kabsch(x0[seed], x1[seed])
-    err_rot = _transfer_px(R_rot, x0, x1, f)
+    err_rot = transfer_px(R_rot, x0, x1, f)
     if E is not None:
         # The median of a chi^2(1) variable is 0.455: Sampson errors are 1-D.
-        e = _sampson_px(E, x0[e_inl], x1[e_inl], f)
+        e = sampson_px(E, x0[e_inl], x1[e_inl], f)
         sigma = max(float(np.sqrt(np.median(e ** 2) / 0.455)), MIN_SIGMA_PX)
     else:
-        e = _transfer_px(H, x0[h_inl], x1[h_inl], f)
+        e = transfer_px(H, x0[h_inl], x1[h_inl], f)
         sigma = max(float(np.sqrt(np.median(e ** 2) / 1.386)), MIN_SIGMA_PX)
     gric = {'rotation': _gric(err_rot[pool], sigma, 2, 3)}
     if E is not None:
-        gric['essential'] = _gric(_sampson_px(E, x0[pool], x1[pool], f), sigma, 3, 5)
+        gric['essential'] = _gric(sampson_px(E, x0[pool], x1[pool], f), sigma, 3, 5)
     if H is not None:
-        gric['homography'] = _gric(_transfer_px(H, x0[pool], x1[pool], f), sigma, 2, 8)
+        gric['homography'] = _gric(transfer_px(H, x0[pool], x1[pool], f), sigma, 2, 8)
     choice = min(gric, key=gric.get)
     logger.debug('GRIC %s (sigma %.2f px) -> %s', gric, sigma, choice)
     return SimpleNamespace(E=E, e_inl=e_inl, H=H, h_inl=h_inl, pool=pool, R_rot=R_rot,
@@ -635,7 +503,7 @@ def relative_pose(kpts0: np.ndarray, kpts1: np.ndarray, camera0: CameraModel,
     # sigma is their median-based noise scale); then, however dominant it is, the essential
     # pose holds when off-plane matches single it out from its planar twin.
     if E is not None and H is not None and np.median(
-            _transfer_px(H, x0[e_inl], x1[e_inl], f)) < OFF_PLANE_SIGMAS * fit.sigma:
+            transfer_px(H, x0[e_inl], x1[e_inl], f)) < OFF_PLANE_SIGMAS * fit.sigma:
         support = _off_plane_support(fit, x0, x1, f, ransac_px, min_parallax)
         if support.p is not None:
             choice = 'essential' if support.p < SUPPORT_P else 'homography'
@@ -667,7 +535,7 @@ def relative_pose(kpts0: np.ndarray, kpts1: np.ndarray, camera0: CameraModel,
                           inliers=full(inl))
     angle = None
     if baseline is not None:
-        angle = _angle_deg(t, baseline)
+        angle = angle_deg(t, baseline)
         t = t * np.linalg.norm(baseline)
         model = 'stereo'
     cov = pose_covariance(R, t, x0[inl], x1[inl], f, scale_known=baseline is not None)
