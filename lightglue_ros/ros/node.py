@@ -23,13 +23,10 @@ decodes, extracts, matches, estimates the pose and publishes, so the executor ne
 inference. A bad message is reported (throttled warning + diagnostics) and skipped.
 """
 
-from collections import deque
-from dataclasses import dataclass
 import functools
 import threading
 import time
 import traceback
-import zlib
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
@@ -42,6 +39,10 @@ from lightglue_ros.geometry.camera import stereo_baseline
 from lightglue_ros.ros import inputs
 from lightglue_ros.ros import messages
 from lightglue_ros.ros import params
+from lightglue_ros.ros.frames import Frame
+from lightglue_ros.ros.frames import frame_key
+from lightglue_ros.ros.frames import LatestQueue
+from lightglue_ros.ros.frames import Stats
 from lightglue_ros.ros.ros_image import compressed_to_numpy
 from lightglue_ros.ros.ros_image import image_to_numpy
 from lightglue_ros.ros.ros_image import numpy_to_image
@@ -69,82 +70,6 @@ NODE_NAME = 'lightglue'
 WARN_PERIOD = 5.0  # seconds between repeats of the same warning
 # seconds between checks of the image publishers' QoS (image_reliability auto)
 QOS_CHECK_PERIOD = 0.1
-RATE_WINDOW = 5.0  # seconds over which input/processed rates are measured
-
-
-class LatestQueue:
-    """A bounded FIFO whose oldest item is dropped (and counted) when a new one arrives full."""
-
-    def __init__(self, maxlen: int) -> None:
-        self._items = deque()
-        self._maxlen = maxlen
-        self._cond = threading.Condition()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item) -> None:
-        """Add an item, dropping the oldest if full."""
-        with self._cond:
-            if len(self._items) >= self._maxlen:
-                self._items.popleft()
-                self.dropped += 1
-            self._items.append(item)
-            self._cond.notify()
-
-    def get(self):
-        """Block until an item is available; None once closed."""
-        with self._cond:
-            while not self._items and not self._closed:
-                self._cond.wait()
-            return self._items.popleft() if self._items else None
-
-    def close(self) -> None:
-        """Wake the consumer and make `get` return None."""
-        with self._cond:
-            self._closed = True
-            self._items.clear()
-            self._cond.notify_all()
-
-
-@dataclass
-class Frame:
-    """A decoded image with what the worker needs to match and publish it."""
-
-    camera: int
-    msg: object
-    image: np.ndarray
-    stamp_ns: int
-    frame_id: str
-    features: dict
-
-
-class Stats:
-    """Counters and last-pair figures for /diagnostics (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.inputs = deque()
-        self.processed = deque()
-        self.input_count = 0
-        self.processed_count = 0
-        self.poses = 0
-        self.skipped = 0
-        self.lost = 0
-        self.last = {}
-        self.warnings = {}  # key -> (monotonic time, text) of the latest warning
-        self.logged = {}  # key -> (monotonic time, text) of the latest one logged
-
-    @staticmethod
-    def _rate(events: deque, now: float) -> float:
-        while events and events[0] < now - RATE_WINDOW:
-            events.popleft()
-        return len(events) / RATE_WINDOW
-
-    def rates(self) -> tuple[float, float]:
-        """Return (input, processed) rates in Hz over the last `RATE_WINDOW` seconds."""
-        now = time.monotonic()
-        with self.lock:
-            return self._rate(self.inputs, now), self._rate(self.processed, now)
 
 
 def _descriptor(param: params.Param) -> ParameterDescriptor:
@@ -162,14 +87,6 @@ def _descriptor(param: params.Param) -> ParameterDescriptor:
         if param.off is not None:
             desc.additional_constraints = f'{param.off:g} = off/default'
     return desc
-
-
-def _frame_key(frame: Frame) -> tuple:
-    """Return the feature-cache key of a frame: camera, stamp and a checksum of the data."""
-    # Stamps alone are not enough: a driver that repeats stamps (or stamps all zero) would
-    # get the first frame's features for every later frame.
-    data = frame.msg.data
-    return frame.camera, frame.stamp_ns, len(data), zlib.crc32(memoryview(data).cast('B'))
 
 
 class MatcherNode(Node):
@@ -396,7 +313,7 @@ class MatcherNode(Node):
         conf = self._apply_live()
         frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
         for frame in frames:
-            frame.features = self.pipeline.features(frame.image, _frame_key(frame))
+            frame.features = self.pipeline.features(frame.image, frame_key(frame))
         if self.mode == 'temporal':
             previous, self._prev = self._prev, frames[0]
             if previous is None:
