@@ -59,7 +59,9 @@ def scene(R=R_TRUE, t=T_TRUE, n=300, planar=False, noise=0.3, camera=None, seed=
 
 
 def errors(res, R=R_TRUE, t=T_TRUE):
-    return geometry.rotation_error_deg(res.R, R), geometry.translation_error_deg(res.t, t)
+    # Signed: relative_pose decides the sign of t (cheirality), so a flip is an error.
+    return (geometry.rotation_error_deg(res.R, R),
+            geometry.translation_error_deg(res.t, t, signed=True))
 
 
 @pytest.mark.parametrize('model', list(DISTORTIONS))
@@ -285,3 +287,5 @@ def test_error_metrics():
     assert geometry.translation_error_deg([1, 0, 0], [-1, 0.01, 0]) == pytest.approx(
         np.rad2deg(np.arctan(0.01)))
     assert geometry.translation_error_deg(np.zeros(3), [1, 0, 0]) == np.inf
+    assert geometry.translation_error_deg([1, 0, 0], [-1, 0.01, 0], signed=True) == \
+        pytest.approx(180.0 - np.rad2deg(np.arctan(0.01)))

@@ -73,7 +73,7 @@ def kitti_world_to_camera(path: Path) -> np.ndarray:
 
 
 def test_kitti_temporal_replay(aliked_models, kitti, tmp_path):
-    """KITTI 00 frames 100-119 as a bag: a pose per pair, median rotation error < 1 degree."""
+    """KITTI 00 frames 100-119 as a bag: a pose per pair, rotation and direction near truth."""
     path = bag_record.record_images(kitti / 'image_0', tmp_path / 'kitti',
                                     kitti / 'calib_cam0_K.txt', topic='/kitti/image_raw',
                                     frame_id='kitti_cam0',
@@ -91,3 +91,6 @@ def test_kitti_temporal_replay(aliked_models, kitti, tmp_path):
     print(f'KITTI 00 100-119 replay: median rotation error {np.median(rot_err):.3f} deg, '
           f'translation direction {np.median(dir_err):.2f} deg over {len(pairs)} pairs')
     assert np.median(rot_err) < 1.0, rot_err
+    # Signed (a flipped translation is 180 degrees off); docs/accuracy.md: 1.66 degrees median
+    # on consecutive KITTI pairs, nearly all of it a bias shared with SIFT.
+    assert np.median(dir_err) < 3.0 and max(dir_err) < 20.0, dir_err

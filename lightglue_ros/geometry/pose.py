@@ -137,17 +137,20 @@ def rotation_error_deg(R_est: np.ndarray, R_gt: np.ndarray) -> float:
     return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
-def translation_error_deg(t_est: np.ndarray, t_gt: np.ndarray) -> float:
+def translation_error_deg(t_est: np.ndarray, t_gt: np.ndarray, signed: bool = False) -> float:
     """
     Return the angle (degrees) between translation directions, SuperGlue/LightGlue convention.
 
     min(err, 180 - err) (the sign ambiguity of essential matrices); inf for a zero vector.
+
+    :param signed: the plain angle (0-180) instead: for poses whose sign was decided (by the
+        cheirality check, as `relative_pose` does), where a flipped translation is an error.
     """
     n = np.linalg.norm(t_est) * np.linalg.norm(t_gt)
     if not np.isfinite(n) or n < 1e-12:
         return float('inf')
     err = np.rad2deg(np.arccos(np.clip(np.dot(t_est, t_gt) / n, -1.0, 1.0)))
-    return float(min(err, 180.0 - err))
+    return float(err if signed else min(err, 180.0 - err))
 
 
 def pose_auc(errors, thresholds) -> list[float]:

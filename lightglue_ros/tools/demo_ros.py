@@ -70,13 +70,15 @@ def pose_errors(pose: dict, t_0to1: np.ndarray) -> tuple[float, float]:
     """
     Compare a decoded `~/pose` with a true T_0to1 (X1 = R X0 + t).
 
-    :return: (rotation error, translation direction error) in degrees.
+    :return: (rotation error, translation direction error) in degrees; the direction error is
+        signed (0-180): a published pose has passed the cheirality check, so a flipped
+        translation counts as 180 degrees off.
     """
     rot_gt, t_gt = t_0to1[:3, :3], t_0to1[:3, 3]
     # The message holds camera 1 in camera 0: orientation R^T, position -R^T t.
     rot_est = quaternion_to_rotation(pose['quaternion']).T
     return (geometry.rotation_error_deg(rot_est, rot_gt),
-            geometry.translation_error_deg(pose['position'], -rot_gt.T @ t_gt))
+            geometry.translation_error_deg(pose['position'], -rot_gt.T @ t_gt, signed=True))
 
 
 class PrivateNode:
