@@ -12,16 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The node worker's queue and feature-cache key (no ROS needed)."""
+"""The node worker's latest-wins queue (no ROS needed)."""
 
-import array
 import threading
-from types import SimpleNamespace
 
-from lightglue_ros.ros.frames import Frame
-from lightglue_ros.ros.frames import frame_key
 from lightglue_ros.ros.frames import LatestQueue
-import numpy as np
 
 
 def test_latest_queue_drops_the_oldest_and_counts():
@@ -37,16 +32,3 @@ def test_latest_queue_drops_the_oldest_and_counts():
     queue.close()
     worker.join(timeout=5)
     assert not worker.is_alive() and got == [None]
-
-
-def _frame(camera: int, stamp: int, data: bytes) -> Frame:
-    return Frame(camera, SimpleNamespace(data=data), np.zeros((1, 1)), stamp, 'cam', {})
-
-
-def test_frame_key_tells_new_images_apart():
-    """Same camera and stamp but other data: another key; the same message: the same key."""
-    key = frame_key(_frame(0, 0, b'\x01\x02\x03'))
-    assert key == frame_key(_frame(0, 0, b'\x01\x02\x03'))
-    assert key != frame_key(_frame(0, 0, b'\x01\x02\x04'))  # a driver repeating stamps
-    assert key != frame_key(_frame(1, 0, b'\x01\x02\x03'))  # the other camera
-    assert frame_key(_frame(0, 5, array.array('B', b'ab'))) == frame_key(_frame(0, 5, b'ab'))

@@ -20,17 +20,17 @@ layer (tested in test/test_imports.py). The relative-pose API of `pose` is also 
 here (`lightglue_ros.geometry.relative_pose`).
 """
 
+from lightglue_ros.geometry.metrics import pose_auc
+from lightglue_ros.geometry.metrics import rotation_error_deg
+from lightglue_ros.geometry.metrics import rotation_to_quaternion
+from lightglue_ros.geometry.metrics import translation_error_deg
 from lightglue_ros.geometry.pose import failed
 from lightglue_ros.geometry.pose import homography_from_matches
 from lightglue_ros.geometry.pose import MIN_MATCHES
-from lightglue_ros.geometry.pose import pose_auc
 from lightglue_ros.geometry.pose import pose_covariance
 from lightglue_ros.geometry.pose import PoseResult
 from lightglue_ros.geometry.pose import refine_pose
 from lightglue_ros.geometry.pose import relative_pose
-from lightglue_ros.geometry.pose import rotation_error_deg
-from lightglue_ros.geometry.pose import rotation_to_quaternion
-from lightglue_ros.geometry.pose import translation_error_deg
 from lightglue_ros.geometry.pose import UNKNOWN_VARIANCE
 
 __all__ = ['failed', 'homography_from_matches', 'MIN_MATCHES', 'pose_auc', 'pose_covariance',

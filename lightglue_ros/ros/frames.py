@@ -22,7 +22,6 @@ from collections import deque
 from dataclasses import dataclass
 import threading
 import time
-import zlib
 
 import numpy as np
 
@@ -102,11 +101,3 @@ class Stats:
         now = time.monotonic()
         with self.lock:
             return self._rate(self.inputs, now), self._rate(self.processed, now)
-
-
-def frame_key(frame: Frame) -> tuple:
-    """Return the feature-cache key of a frame: camera, stamp and a checksum of the data."""
-    # Stamps alone are not enough: a driver that repeats stamps (or stamps all zero) would
-    # get the first frame's features for every later frame.
-    data = frame.msg.data
-    return frame.camera, frame.stamp_ns, len(data), zlib.crc32(memoryview(data).cast('B'))

@@ -110,11 +110,11 @@ class ImageInput:
         """With `auto`: (re)subscribe when the publishers' offered reliability changed."""
         if self.mode != 'auto':
             return
-        wanted = offered_reliability(self.node.get_publishers_info_by_topic(self.topic))
+        endpoints = self.node.get_publishers_info_by_topic(self.topic)
+        wanted = offered_reliability(endpoints)
         if wanted is None or wanted == self.in_use:
             return  # no publisher (keep what we have) or nothing changed
-        count = self.node.count_publishers(self.topic)
-        self._subscribe(wanted, f'{count} publisher(s) offer '
+        self._subscribe(wanted, f'{len(endpoints)} publisher(s) offer '
                         f'{"reliable" if wanted == "reliable" else "best effort (or mixed)"}')
 
     def _subscribe(self, reliability: str, why: str) -> None:

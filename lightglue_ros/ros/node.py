@@ -40,7 +40,6 @@ from lightglue_ros.ros import inputs
 from lightglue_ros.ros import messages
 from lightglue_ros.ros import params
 from lightglue_ros.ros.frames import Frame
-from lightglue_ros.ros.frames import frame_key
 from lightglue_ros.ros.frames import LatestQueue
 from lightglue_ros.ros.frames import Stats
 from lightglue_ros.ros.ros_image import compressed_to_numpy
@@ -130,11 +129,10 @@ class MatcherNode(Node):
         self.rectified = self.conf['image_type'] == 'rectified' or (
             self.conf['image_type'] == 'auto' and self.mode == 'stereo')
         compressed = self.conf['image_transport'] == 'compressed'
-        self.image_topics, self.info_topics, self.inputs = [], [], []
+        self.info_topics, self.inputs = [], []
         for camera in range(cameras):
             base = self.resolve_topic_name(f'image{camera}')
             topic = base + '/compressed' if compressed else base
-            self.image_topics.append(topic)
             self.inputs.append(inputs.ImageInput(
                 self, topic, CompressedImage if compressed else Image,
                 functools.partial(self.image_callback, camera), self.conf['image_reliability'],
@@ -153,7 +151,7 @@ class MatcherNode(Node):
         self._worker = threading.Thread(target=self._work, name='lightglue_worker')
         self._worker.start()
         self.get_logger().info(
-            f'{self.mode} mode on {", ".join(self.image_topics)} '
+            f'{self.mode} mode on {", ".join(i.topic for i in self.inputs)} '
             f'({"rectified" if self.rectified else "raw"} images, CameraInfo on '
             f'{", ".join(self.info_topics)}); model set '
             f'{self.conf["model_dir"]} ({self.engine.name}) on {self.engine.device} '
@@ -169,7 +167,9 @@ class MatcherNode(Node):
                              precision=conf['precision'], cache_dir=conf['cache_dir'] or None,
                              threads=conf['threads'] or None)
         self._default_max_keypoints = self.engine.extractor.conf.get('max_keypoints')
-        self.pipeline = Pipeline(self.engine, cache_size=4)
+        # No feature cache: every frame is extracted once anyway (temporal mode keeps the
+        # previous frame's features), and keys like stamps can repeat across new images.
+        self.pipeline = Pipeline(self.engine)
 
     def _make_tf_broadcaster(self):
         if not self.conf['publish_tf']:
@@ -213,16 +213,13 @@ class MatcherNode(Node):
             matcher.depth_confidence = float(conf['depth_confidence'])
             matcher.width_confidence = float(conf['width_confidence'])
             matcher.filter_threshold = float(conf['score_threshold'])
-            max_kpts = conf['max_keypoints'] or self._default_max_keypoints
-            resize = None if conf['resize'] == -1 else conf['resize']
-            resize = self.engine.manifest['extractor'].get('resize') if resize is None \
-                else resize
-            upscale = conf['resize'] != -1  # the default rule never upscales
-            if (max_kpts != self.engine.extractor.conf.get('max_keypoints')
-                    or resize != self.pipeline.resize or upscale != self.pipeline.upscale):
-                self.engine.extractor.conf['max_keypoints'] = max_kpts
-                self.pipeline.resize, self.pipeline.upscale = resize, upscale
-                self.pipeline.clear_cache()
+            self.engine.extractor.conf['max_keypoints'] = (conf['max_keypoints']
+                                                           or self._default_max_keypoints)
+            # -1: the model set's long side, for larger images only (never upscales).
+            default = conf['resize'] == -1
+            self.pipeline.resize = (self.engine.manifest['extractor'].get('resize') if default
+                                    else conf['resize'])
+            self.pipeline.upscale = not default
         return conf
 
     # -- callbacks (executor thread: enqueue only) --------------------------------------------
@@ -296,7 +293,7 @@ class MatcherNode(Node):
             self.get_logger().warning(text if detail is None else f'{text}\n{detail}')
 
     def _decode(self, camera: int, msg) -> Frame:
-        where = self.image_topics[camera]
+        where = self.inputs[camera].topic
         try:
             image = compressed_to_numpy(msg) if isinstance(msg, CompressedImage) \
                 else image_to_numpy(msg)
@@ -313,7 +310,7 @@ class MatcherNode(Node):
         conf = self._apply_live()
         frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
         for frame in frames:
-            frame.features = self.pipeline.features(frame.image, frame_key(frame))
+            frame.features = self.pipeline.features(frame.image)
         if self.mode == 'temporal':
             previous, self._prev = self._prev, frames[0]
             if previous is None:
