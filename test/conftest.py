@@ -14,8 +14,13 @@
 
 """Shared fixtures: model sets converted once per test session (and cached between runs)."""
 
+import importlib.util
+import logging
 import os
 from pathlib import Path
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -28,6 +33,32 @@ os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
                       str(ROOT / 'config' / 'fastdds_profile.xml'))
 # Conversions are idempotent (checksums), so a warm cache makes reruns cheap; CI starts cold.
 MODEL_CACHE = Path(os.environ.get('LIGHTGLUE_ROS_TEST_MODELS', ROOT / '.cache' / 'test-models'))
+
+
+def skip_or_fail(message: str) -> None:
+    """
+    Skip a test that needs something from outside the repository; fail instead under CI.
+
+    CI (CI is set) runs with ../shared beside the clone and `make setup` done, so anything
+    missing there is a broken setup, not a reason to skip.
+    """
+    if os.environ.get('CI'):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_ros_tooling(*modules: str) -> None:
+    """
+    Skip (fail under CI) unless the ROS 2 Python tooling `modules` can be imported.
+
+    launch, launch_ros, launch_testing, ros2cli and message_filters are not on PyPI: on a
+    ROS install they come with it; here `make setup` installs them from ../shared/ros2-python.
+    """
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        skip_or_fail(f'needs {", ".join(missing)} (not on PyPI): source a ROS 2 install, or '
+                     'put the shared folder (with ros2-python/) beside the repository and run '
+                     '`make setup`')
 
 
 def _model_set(name: str) -> Path:
@@ -60,9 +91,68 @@ def kitti() -> Path:
     """
     path = ROOT.parent / 'shared' / 'eval' / 'kitti00'
     if not (path / 'image_0').is_dir():
-        message = (f'needs the third-party KITTI frames in {path} (not shipped with the '
-                   'repository): put the shared eval folder beside the repository')
-        if os.environ.get('CI'):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f'needs the third-party KITTI frames in {path} (not shipped with the '
+                     'repository): put the shared eval folder beside the repository')
     return path
+
+
+@pytest.fixture(autouse=True)
+def _python_logging_propagates():
+    """
+    Let caplog see the package's Python loggers again.
+
+    `import launch` (done by launch_testing's pytest plugin at start-up, and by LaunchService)
+    makes every logger created afterwards a LaunchLogger that does not propagate. The product
+    never imports launch in its own processes; only this test process needs the repair.
+    """
+    logging.setLoggerClass(logging.Logger)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith('lightglue_ros') and isinstance(logger, logging.Logger):
+            logger.propagate = True
+
+
+class Workspace:
+    """A colcon workspace with this checkout built and installed, and its sourced environment."""
+
+    def __init__(self, root: Path, env: dict) -> None:
+        self.root, self.install, self.env = root, root / 'install', env
+
+    def run(self, args: list, timeout: float = 60.0, **kwargs) -> subprocess.CompletedProcess:
+        """Run a command (e.g. `ros2 ...`) in the sourced workspace; return its result."""
+        return subprocess.run(args, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope='session')
+def colcon_workspace(tmp_path_factory) -> Workspace:
+    """
+    Return a colcon workspace holding this checkout, built and sourced, as a ROS user has it.
+
+    `colcon build` of the package (its launch/config files land in share/, its executables in
+    lib/lightglue_ros/ where `ros2 run` and launch_ros look), then the environment of
+    `source install/setup.bash`. On this machine the ROS 2 base is the venv (PyPI wheels plus
+    ../shared/ros2-python), so the venv is appended to AMENT_PREFIX_PATH (launch finds its own
+    files through the ament index); a ROS install's setup.bash already has it.
+    """
+    require_ros_tooling('colcon_core', 'launch', 'launch_ros', 'ros2cli', 'ros2launch')
+    venv_bin = str(Path(sys.executable).parent)
+    colcon = shutil.which('colcon', path=venv_bin + os.pathsep + os.environ.get('PATH', ''))
+    if colcon is None:
+        skip_or_fail('needs colcon (`pip install colcon-common-extensions`; make setup does)')
+    root = tmp_path_factory.mktemp('colcon_ws')
+    build = subprocess.run(
+        [colcon, '--log-base', str(root / 'log'), 'build', '--paths', str(ROOT),
+         '--build-base', str(root / 'build'), '--install-base', str(root / 'install')],
+        capture_output=True, text=True, timeout=300, cwd=root)
+    assert build.returncode == 0, build.stdout + build.stderr
+    env = os.environ.copy()
+    env['PATH'] = venv_bin + os.pathsep + env.get('PATH', '')
+    sourced = subprocess.run(
+        ['bash', '-c', f'source {root / "install" / "setup.bash"} && env -0'],
+        capture_output=True, env=env, timeout=60, check=True).stdout
+    env = dict(item.split('=', 1) for item in sourced.decode().split('\0') if '=' in item)
+    prefix = str(Path(sys.executable).parent.parent)
+    paths = env.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
+    if prefix not in paths:
+        env['AMENT_PREFIX_PATH'] = os.pathsep.join([p for p in paths if p] + [prefix])
+    return Workspace(root, env)

@@ -18,8 +18,8 @@ import ast
 import importlib.util
 from pathlib import Path
 
+from conftest import require_ros_tooling
 from lightglue_ros.tools.cli import build_parser
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / 'launch' / 'convert.launch.py'
@@ -66,11 +66,9 @@ def test_launch_arguments_match_cli_flags():
 
 def test_launch_file_builds_the_command():
     """With a real ROS install, the launch description resolves to the CLI command."""
-    try:
-        from launch import LaunchContext
-        from launch.actions import ExecuteProcess
-    except ImportError:
-        pytest.skip('needs the ROS 2 `launch` package (a real ROS install)')
+    require_ros_tooling('launch')
+    from launch import LaunchContext
+    from launch.actions import ExecuteProcess
     spec = importlib.util.spec_from_file_location('convert_launch', LAUNCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -99,25 +97,20 @@ def test_matcher_launch_arguments():
     assert {'mode', 'model_dir', 'namespace', 'use_sim_time'} <= set(args)
 
 
-def test_matcher_launch_builds_the_node():
-    """With a real ROS install, the launch description resolves to the matcher node."""
-    try:
-        from launch import LaunchContext
-        from launch_ros.actions import Node
-    except ImportError:
-        pytest.skip('needs the ROS 2 `launch` and `launch_ros` packages (a real ROS install)')
+def test_matcher_launch_builds_the_node(colcon_workspace, monkeypatch):
+    """In the built workspace, the launch description resolves to the matcher node."""
+    from launch import LaunchContext
+    from launch_ros.actions import Node
+    monkeypatch.setenv('AMENT_PREFIX_PATH', colcon_workspace.env['AMENT_PREFIX_PATH'])
     spec = importlib.util.spec_from_file_location('matcher_launch', MATCHER_LAUNCH)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        description = module.generate_launch_description()
-        context = LaunchContext()
-        for entity in description.entities[:-1]:
-            entity.visit(context)
-        context.launch_configurations.update(mode='stereo', image0='/left/image_rect')
-        actions = module.matcher_node(context)
-    except LookupError:  # PackageNotFoundError: the package is not installed in the overlay
-        pytest.skip('lightglue_ros is not installed in the sourced ROS workspace')
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    context = LaunchContext()
+    for entity in description.entities[:-1]:
+        entity.visit(context)
+    context.launch_configurations.update(mode='stereo', image0='/left/image_rect')
+    actions = module.matcher_node(context)
     node = actions[-1]
     assert isinstance(node, Node)
     assert node.node_executable == 'matcher_node'

@@ -12,14 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""ament_pep257, as `ros2 pkg create` ships it; runs under colcon test in a ROS install."""
+"""ament_pep257, as `ros2 pkg create` ships it; PyPI wheel here, ament_lint in a ROS install."""
 
+from ament_pep257.main import main
 import pytest
-
-main = pytest.importorskip(
-    'ament_pep257.main',
-    reason='needs ament_pep257 (a ROS 2 install); '
-           'test_lint.py runs pydocstyle instead').main
 
 
 @pytest.mark.pep257

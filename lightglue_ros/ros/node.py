@@ -24,6 +24,7 @@ inference. A bad message is reported (throttled warning + diagnostics) and skipp
 """
 
 import functools
+import signal
 import threading
 import time
 import traceback
@@ -60,6 +61,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import CompressedImage
 from sensor_msgs.msg import Image
@@ -67,6 +69,7 @@ from sensor_msgs.msg import PointCloud2
 
 NODE_NAME = 'lightglue'
 WARN_PERIOD = 5.0  # seconds between repeats of the same warning
+SPIN_SLICE = 0.1  # seconds the executor waits before the main thread checks for a stop signal
 # seconds between checks of the image publishers' QoS (image_reliability auto)
 QOS_CHECK_PERIOD = 0.1
 
@@ -499,20 +502,54 @@ class MatcherNode(Node):
         super().destroy_node()
 
 
+class _StopSignals:
+    """
+    SIGINT and SIGTERM request one orderly shutdown; any further one is noted, not raised.
+
+    Ctrl-C under `ros2 launch` reaches the node twice (the terminal's process group, then
+    launch forwarding it), and `docker stop` or systemd send SIGTERM: an exception raised while
+    the worker is joined or the node destroyed would abort the shutdown with a traceback and
+    a signal exit code. rclpy's own handlers are not installed (a second signal during its
+    shutdown ended the process with -SIGINT); the executor spins in short slices so that the
+    handler runs promptly. SIGKILL still ends the process at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, logger) -> None:
+        self.logger = logger
+        self.requested = threading.Event()
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        again = self.requested.is_set()
+        self.requested.set()
+        name = signal.Signals(signum).name
+        try:
+            self.logger.info(f'{name}: already shutting down' if again
+                             else f'{name}: shutting down')
+        except Exception:  # logging already finalised: nothing to add
+            pass
+
+
 def main(args=None) -> int:
-    """Run the node until shutdown; exit code 2 on invalid parameters or model set."""
-    rclpy.init(args=args)
+    """Run the node until SIGINT / SIGTERM (exit 0); exit 2 on invalid parameters or model set."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    stop = _StopSignals(logger)
     try:
         node = MatcherNode()
     except (ValueError, ParameterException) as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {exc}')
+        logger.fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
         return 2
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.requested.is_set():
+            executor.spin_once(timeout_sec=SPIN_SLICE)
+    except ExternalShutdownException:
         pass
     finally:
         executor.shutdown()
