@@ -49,6 +49,7 @@ setup(
         'console_scripts': [
             'lightglue-ros = lightglue_ros.tools.cli:main',
             'matcher_node = lightglue_ros.node:main',
+            'matcher_lifecycle_node = lightglue_ros.ros.lifecycle_node:main',
         ],
     },
 )

@@ -20,6 +20,9 @@ topic's sibling, /camera/camera_info, unless camera_info0:= says otherwise):
   ros2 launch lightglue_ros matcher.launch.py image0:=/camera/image_raw
   ros2 launch lightglue_ros matcher.launch.py mode:=stereo image0:=/left/image_rect \
       image1:=/right/image_rect
+The managed (lifecycle) node instead, configured and activated by this launch (autostart:=false
+leaves it unconfigured for a lifecycle manager):
+  ros2 launch lightglue_ros matcher.launch.py lifecycle:=true image0:=/camera/image_raw
 """
 
 import os
@@ -27,10 +30,17 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
+from launch.actions import EmitEvent
 from launch.actions import OpaqueFunction
+from launch.actions import RegisterEventHandler
 from launch.actions import SetEnvironmentVariable
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode
 from launch_ros.actions import Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 # (launch argument, default, description); '<share>' is the package's share directory.
 ARGUMENTS = [
@@ -48,6 +58,10 @@ ARGUMENTS = [
     ('fastdds_profile', '<share>/config/fastdds_profile.xml',
      'Fast DDS profile for large images (empty: keep the environment)'),
     ('log_level', 'info', 'node log level'),
+    ('lifecycle', 'false', 'start the managed (lifecycle) node matcher_lifecycle_node instead '
+     'of matcher_node'),
+    ('autostart', 'true', 'with lifecycle:=true: configure, then activate the node (false: '
+     'leave it unconfigured for a lifecycle manager)'),
 ]
 REMAPPED = ('image0', 'camera_info0', 'image1', 'camera_info1')
 
@@ -57,26 +71,47 @@ def _value(context, name: str) -> str:
     return LaunchConfiguration(name).perform(context).strip().replace('<share>', share)
 
 
+def _flag(context, name: str) -> bool:
+    return _value(context, name).lower() in ('true', '1')
+
+
+def _autostart(node: LifecycleNode) -> list:
+    """Configure the managed node, then activate it once configure has made it inactive."""
+    def change_state(transition: int) -> EmitEvent:
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                           transition_id=transition))
+
+    # Only configuring -> inactive, once: a later deactivate (active -> inactive) by a
+    # lifecycle manager is not undone.
+    activate = RegisterEventHandler(OnStateTransition(
+        target_lifecycle_node=node, start_state='configuring', goal_state='inactive',
+        entities=[change_state(Transition.TRANSITION_ACTIVATE)], handle_once=True))
+    return [activate, change_state(Transition.TRANSITION_CONFIGURE)]
+
+
 def matcher_node(context) -> list:
-    """Resolve the launch arguments into the environment and the node action."""
+    """Resolve the launch arguments into the environment and the node action(s)."""
     actions = []
     profile = _value(context, 'fastdds_profile')
     if profile:
         actions.append(SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile))
     overrides = {name: _value(context, name) for name in ('mode', 'model_dir')
                  if _value(context, name)}
-    overrides['use_sim_time'] = _value(context, 'use_sim_time').lower() in ('true', '1')
-    actions.append(Node(
-        package='lightglue_ros', executable='matcher_node', name='lightglue',
-        namespace=_value(context, 'namespace'), output='screen',
-        parameters=[os.path.expanduser(_value(context, 'params_file')), overrides],
-        remappings=[(name, _value(context, name)) for name in REMAPPED],
-        arguments=['--ros-args', '--log-level', _value(context, 'log_level')]))
-    return actions
+    overrides['use_sim_time'] = _flag(context, 'use_sim_time')
+    node_args = {
+        'package': 'lightglue_ros', 'name': 'lightglue', 'output': 'screen',
+        'namespace': _value(context, 'namespace'),
+        'parameters': [os.path.expanduser(_value(context, 'params_file')), overrides],
+        'remappings': [(name, _value(context, name)) for name in REMAPPED],
+        'arguments': ['--ros-args', '--log-level', _value(context, 'log_level')]}
+    if not _flag(context, 'lifecycle'):
+        return actions + [Node(executable='matcher_node', **node_args)]
+    node = LifecycleNode(executable='matcher_lifecycle_node', **node_args)
+    return actions + [node] + (_autostart(node) if _flag(context, 'autostart') else [])
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Declare the arguments and start the node."""
+    """Declare the arguments and start the node (plain, or managed with lifecycle:=true)."""
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)
          for name, default, text in ARGUMENTS]

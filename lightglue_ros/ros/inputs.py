@@ -117,6 +117,13 @@ class ImageInput:
         self._subscribe(wanted, f'{len(endpoints)} publisher(s) offer '
                         f'{"reliable" if wanted == "reliable" else "best effort (or mixed)"}')
 
+    def close(self) -> None:
+        """Destroy the subscription (if any); `update` subscribes again."""
+        if self.subscription is not None:
+            self.node.destroy_subscription(self.subscription)
+            self.subscription = None
+            self.in_use = None
+
     def _subscribe(self, reliability: str, why: str) -> None:
         events = SubscriptionEventCallbacks(message_lost=self._lost_callback)
         qos = QoSProfile(depth=self.depth, reliability=RELIABILITY[reliability])

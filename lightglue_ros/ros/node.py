@@ -74,8 +74,9 @@ SPIN_SLICE = 0.1  # seconds the executor waits before the main thread checks for
 QOS_CHECK_PERIOD = 0.1
 
 
-def _descriptor(param: params.Param) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=param.description, read_only=not param.live)
+def _descriptor(param: params.Param, read_only: bool) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=param.description,
+                               read_only=read_only and not param.live)
     if param.choices:
         desc.additional_constraints = 'one of: ' + ', '.join(param.choices)
     if param.low is not None:
@@ -91,75 +92,150 @@ def _descriptor(param: params.Param) -> ParameterDescriptor:
     return desc
 
 
-class MatcherNode(Node):
+class MatcherCore:
     """
-    LightGlue matching of synchronized camera pairs or consecutive frames.
+    What the plain and the managed `lightglue` node share: phases, callbacks and the worker.
 
-    :raises ValueError: for invalid parameters or a model set that cannot be loaded.
+    A mixin for an rclpy `Node` or `LifecycleNode`. The phases follow the ROS 2 lifecycle:
+    `_configure` reads and checks the parameters, loads the model set and creates the
+    publishers; `_activate` creates the synchronizer, the image and CameraInfo subscriptions,
+    the timers and the worker; `_deactivate` and `_cleanup` undo them (each is a no-op when
+    there is nothing to undo). The plain node runs `_configure` and `_activate` in its
+    constructor; the managed node runs each in its transition callback.
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(NODE_NAME, **kwargs)
-        for param in params.PARAMETERS:
-            self.declare_parameter(param.name, param.default, _descriptor(param))
-        self.conf = {p.name: self.get_parameter(p.name).value for p in params.PARAMETERS}
-        errors = [e for e in (params.check(k, v) for k, v in self.conf.items()) if e]
-        if errors:
-            raise ValueError('invalid parameters: ' + '; '.join(errors))
-        self.mode = self.conf['mode']
+    def _init_core(self) -> None:
+        """Set the state of a node that has loaded nothing yet (call once, after Node init)."""
+        self.conf = None  # the parameters read at configure; None while unconfigured
+        self.mode, self.rectified = None, False
         self.stats = Stats()
         self._lock = threading.Lock()
         self._live_dirty = True
-        self._infos = {}
-        self._info_count = {}
+        self._infos, self._info_count = {}, {}
         self._prev = None
-        self._load_pipeline()
-        self.add_on_set_parameters_callback(self.parameters_callback)
-        self.add_post_set_parameters_callback(self.post_parameters_callback)
+        self.engine = self.pipeline = None
+        self.matches_pub = self.pose_pub = self.debug_pub = self.diag_pub = None
+        self._tf = None
+        self.queue = self._worker = self._sync = None
+        self.inputs, self.info_topics = [], []
+        self._info_subscriptions, self._core_timers = [], []
 
-        self.matches_pub = self.create_publisher(PointCloud2, '~/matches', 10)
-        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, '~/pose', 10)
-        self.debug_pub = self.create_publisher(Image, '~/debug_image', 2)
-        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+    def _declare_parameters(self, read_only: bool) -> None:
+        """Declare one ROS parameter per table entry; `read_only`: restart-only ones are."""
+        for param in params.PARAMETERS:
+            self.declare_parameter(param.name, param.default, _descriptor(param, read_only))
+
+    def _create_output(self, msg_type, topic: str, depth: int):
+        """Create an output publisher (the managed node makes lifecycle publishers)."""
+        return self.create_publisher(msg_type, topic, depth)
+
+    def _destroy_output(self, publisher) -> None:
+        """Destroy a publisher made by `_create_output`."""
+        self.destroy_publisher(publisher)
+
+    # -- phases ------------------------------------------------------------------------------
+    def _configure(self) -> None:
+        """
+        Read and check the parameters, load the model set and create the publishers.
+
+        :raises ValueError: for invalid parameters or a model set that cannot be loaded.
+        """
+        conf = {p.name: self.get_parameter(p.name).value for p in params.PARAMETERS}
+        errors = [e for e in (params.check(k, v) for k, v in conf.items()) if e]
+        if errors:
+            raise ValueError('invalid parameters: ' + '; '.join(errors))
+        with self._lock:
+            self.conf = conf
+            self._live_dirty = True
+        self.mode = conf['mode']
+        self._infos, self._info_count = {}, {}
+        self.rectified = conf['image_type'] == 'rectified' or (
+            conf['image_type'] == 'auto' and self.mode == 'stereo')
+        self._load_pipeline()
+        self.matches_pub = self._create_output(PointCloud2, '~/matches', 10)
+        self.pose_pub = self._create_output(PoseWithCovarianceStamped, '~/pose', 10)
+        self.debug_pub = self._create_output(Image, '~/debug_image', 2)
+        self.diag_pub = self._create_output(DiagnosticArray, '/diagnostics', 10)
         self._tf = self._make_tf_broadcaster()
 
-        self.queue = LatestQueue(self.conf['processing_queue_size'])
+    def _activate(self) -> None:
+        """Create the synchronizer, subscriptions and timers, then start the worker."""
+        conf = self.conf
+        self.stats = Stats()  # counters since activation, as the queue's
+        self._prev = None  # temporal: the first frame after activation starts a sequence
+        self.queue = LatestQueue(conf['processing_queue_size'])
         cameras = 1 if self.mode == 'temporal' else 2
         self._sync = None
         if cameras == 2:
-            self._sync = make_synchronizer(2, self.conf['sync_queue_size'],
-                                           self.conf['sync_slop'], self.pair_callback)
-        self.rectified = self.conf['image_type'] == 'rectified' or (
-            self.conf['image_type'] == 'auto' and self.mode == 'stereo')
-        compressed = self.conf['image_transport'] == 'compressed'
+            self._sync = make_synchronizer(2, conf['sync_queue_size'], conf['sync_slop'],
+                                           self.pair_callback)
+        compressed = conf['image_transport'] == 'compressed'
         self.info_topics, self.inputs = [], []
         for camera in range(cameras):
             base = self.resolve_topic_name(f'image{camera}')
             topic = base + '/compressed' if compressed else base
             self.inputs.append(inputs.ImageInput(
                 self, topic, CompressedImage if compressed else Image,
-                functools.partial(self.image_callback, camera), self.conf['image_reliability'],
-                self.conf['image_qos_depth'], self.lost_callback))
+                functools.partial(self.image_callback, camera), conf['image_reliability'],
+                conf['image_qos_depth'], self.lost_callback))
             self.info_topics.append(inputs.camera_info_topic(self, camera, base))
-            self.create_subscription(CameraInfo, self.info_topics[camera],
-                                     functools.partial(self.camera_info_callback, camera),
-                                     inputs.CAMERA_INFO_QOS)
+            self._info_subscriptions.append(self.create_subscription(
+                CameraInfo, self.info_topics[camera],
+                functools.partial(self.camera_info_callback, camera), inputs.CAMERA_INFO_QOS))
         # Steady clock: with use_sim_time a ROS-time timer waits for /clock, and a bag player
         # waits for our subscription before it publishes /clock.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        if self.conf['image_reliability'] == 'auto':
-            self.create_timer(QOS_CHECK_PERIOD, self.qos_check_callback, clock=steady)
-        self.create_timer(self.conf['diagnostics_period'], self.diagnostics_callback,
-                          clock=steady)
+        if conf['image_reliability'] == 'auto':
+            self._core_timers.append(self.create_timer(QOS_CHECK_PERIOD,
+                                                       self.qos_check_callback, clock=steady))
+        self._core_timers.append(self.create_timer(conf['diagnostics_period'],
+                                                   self.diagnostics_callback, clock=steady))
         self._worker = threading.Thread(target=self._work, name='lightglue_worker')
         self._worker.start()
-        self.get_logger().info(
-            f'{self.mode} mode on {", ".join(i.topic for i in self.inputs)} '
-            f'({"rectified" if self.rectified else "raw"} images, CameraInfo on '
-            f'{", ".join(self.info_topics)}); model set '
-            f'{self.conf["model_dir"]} ({self.engine.name}) on {self.engine.device} '
-            f'{self.engine.precision}; publishing {self.matches_pub.topic_name} and '
-            f'{self.pose_pub.topic_name}')
+
+    def _deactivate(self) -> None:
+        """Remove the timers and subscriptions, then stop the worker (its current job ends)."""
+        while self._core_timers:
+            self.destroy_timer(self._core_timers.pop())
+        for image_input in self.inputs:
+            image_input.close()
+        while self._info_subscriptions:
+            self.destroy_subscription(self._info_subscriptions.pop())
+        self._stop_worker()
+        self._sync = None
+
+    def _cleanup(self) -> None:
+        """Release the publishers and the model set (engine and pipeline)."""
+        for name in ('matches_pub', 'pose_pub', 'debug_pub', 'diag_pub'):
+            publisher = getattr(self, name)
+            if publisher is not None:
+                self._destroy_output(publisher)
+                setattr(self, name, None)
+        if self._tf is not None:  # tf2_ros.TransformBroadcaster keeps its publisher as pub_tf
+            self.destroy_publisher(self._tf.pub_tf)
+            self._tf = None
+        with self._lock:
+            self.conf = None
+        self.engine = self.pipeline = None
+
+    def _stop_worker(self) -> None:
+        """Close the queue and join the worker (finishing its current job)."""
+        # getattr: also called by rclpy.try_shutdown on a node whose constructor failed early.
+        queue, worker = getattr(self, 'queue', None), getattr(self, '_worker', None)
+        if queue is not None:
+            queue.close()
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join()
+        self._worker = None
+
+    def _model_summary(self) -> str:
+        return (f'model set {self.conf["model_dir"]} ({self.engine.name}) on '
+                f'{self.engine.device} {self.engine.precision}')
+
+    def _inputs_summary(self) -> str:
+        return (f'{self.mode} mode on {", ".join(i.topic for i in self.inputs)} '
+                f'({"rectified" if self.rectified else "raw"} images, CameraInfo on '
+                f'{", ".join(self.info_topics)})')
 
     # -- setup -------------------------------------------------------------------------------
     def _load_pipeline(self) -> None:
@@ -201,6 +277,8 @@ class MatcherNode(Node):
     def post_parameters_callback(self, changes) -> None:
         """Hand accepted live changes to the worker (applied before its next job)."""
         with self._lock:
+            if self.conf is None:  # unconfigured: configure reads every parameter
+                return
             for change in changes:
                 if change.name in params.BY_NAME:
                     self.conf[change.name] = change.value
@@ -491,14 +569,32 @@ class MatcherNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(msg)
 
+
+class MatcherNode(MatcherCore, Node):
+    """
+    LightGlue matching of synchronized camera pairs or consecutive frames.
+
+    Configured and active from construction; the managed variant is
+    `lightglue_ros.ros.lifecycle_node.MatcherLifecycleNode`.
+
+    :raises ValueError: for invalid parameters or a model set that cannot be loaded.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._init_core()
+        self._declare_parameters(read_only=True)
+        self._configure()
+        self.add_on_set_parameters_callback(self.parameters_callback)
+        self.add_post_set_parameters_callback(self.post_parameters_callback)
+        self._activate()
+        self.get_logger().info(
+            f'{self._inputs_summary()}; {self._model_summary()}; publishing '
+            f'{self.matches_pub.topic_name} and {self.pose_pub.topic_name}')
+
     def destroy_node(self) -> None:
         """Stop the worker (finishing its current job), then destroy the node."""
-        # Also called by rclpy.try_shutdown on a node whose constructor failed half-way.
-        queue, worker = getattr(self, 'queue', None), getattr(self, '_worker', None)
-        if queue is not None:
-            queue.close()
-        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
-            worker.join()
+        self._stop_worker()
         super().destroy_node()
 
 
@@ -512,6 +608,10 @@ class _StopSignals:
     a signal exit code. rclpy's own handlers are not installed (a second signal during its
     shutdown ended the process with -SIGINT); the executor spins in short slices so that the
     handler runs promptly. SIGKILL still ends the process at once.
+
+    `ignore` is for the end of `run`: Python restores the default action of a signal with a
+    Python handler while the interpreter exits, so launch's forwarded SIGINT, when it comes
+    after a quick shutdown (~0.1 s after the first one), killed the process with -SIGINT.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -532,17 +632,27 @@ class _StopSignals:
         except Exception:  # logging already finalised: nothing to add
             pass
 
+    def ignore(self) -> None:
+        """Ignore any further signal (the process is on its way out)."""
+        for signum in self.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
-def main(args=None) -> int:
-    """Run the node until SIGINT / SIGTERM (exit 0); exit 2 on invalid parameters or model set."""
+
+def run(node_class, args=None) -> int:
+    """
+    Construct `node_class()` and spin it until SIGINT / SIGTERM, then destroy it.
+
+    :return: 0 after a signal, 2 when the constructor refused the parameters or model set.
+    """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     logger = rclpy.logging.get_logger(NODE_NAME)
     stop = _StopSignals(logger)
     try:
-        node = MatcherNode()
+        node = node_class()
     except (ValueError, ParameterException) as exc:
         logger.fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
+        stop.ignore()
         return 2
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -555,7 +665,13 @@ def main(args=None) -> int:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.ignore()
     return 0
+
+
+def main(args=None) -> int:
+    """Run the node until SIGINT / SIGTERM (exit 0); exit 2 on invalid parameters or model set."""
+    return run(MatcherNode, args)
 
 
 if __name__ == '__main__':

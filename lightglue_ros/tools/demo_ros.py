@@ -20,6 +20,7 @@ as a bag, the node runs as its own process (as `ros2 run` would start it), the b
 with /clock, and the published matches and poses are compared with the known motion.
 """
 
+import functools
 import os
 from pathlib import Path
 import signal
@@ -120,15 +121,19 @@ class OutputRecorder(PrivateNode):
         from sensor_msgs.msg import PointCloud2
         super().__init__('lightglue_recorder')
         self.received = {'matches': [], 'pose': [], 'diagnostics': []}
+        self.first_arrival = {}  # kind -> time.monotonic() of its first message
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.matches_topic = f'{prefix}/matches'
-        self.node.create_subscription(PointCloud2, self.matches_topic,
-                                      self.received['matches'].append, qos)
-        self.node.create_subscription(PoseWithCovarianceStamped, f'{prefix}/pose',
-                                      self.received['pose'].append, qos)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics',
-                                      self.received['diagnostics'].append, qos)
+        for kind, kind_type, topic in (('matches', PointCloud2, self.matches_topic),
+                                       ('pose', PoseWithCovarianceStamped, f'{prefix}/pose'),
+                                       ('diagnostics', DiagnosticArray, '/diagnostics')):
+            self.node.create_subscription(kind_type, topic,
+                                          functools.partial(self._receive, kind), qos)
         self.start()
+
+    def _receive(self, kind: str, msg) -> None:
+        self.first_arrival.setdefault(kind, time.monotonic())
+        self.received[kind].append(msg)
 
     def wait_for_publisher(self, timeout: float) -> bool:
         """Wait until the matcher's `matches` publisher is discovered (or the timeout)."""
@@ -157,16 +162,19 @@ class OutputRecorder(PrivateNode):
         return {}
 
 
-def start_node(ros_args: list[str], env: dict | None = None) -> subprocess.Popen:
+def start_node(ros_args: list[str], env: dict | None = None,
+               module: str = 'lightglue_ros.node') -> subprocess.Popen:
     """
     Start `python -m lightglue_ros.node --ros-args ...`; `stop_node` returns its output.
 
     Its stdout and stderr go to a temporary file, not a pipe: a pipe nobody reads while the
     node runs fills up and blocks the node's logging (and so its executor).
+
+    :param module: the node's module (`lightglue_ros.ros.lifecycle_node`: the managed node).
     """
     log = tempfile.TemporaryFile('w+')
-    process = subprocess.Popen([sys.executable, '-m', 'lightglue_ros.node', '--ros-args',
-                                *ros_args], stdout=log, stderr=subprocess.STDOUT, text=True,
+    process = subprocess.Popen([sys.executable, '-m', module, '--ros-args', *ros_args],
+                               stdout=log, stderr=subprocess.STDOUT, text=True,
                                env=os.environ.copy() if env is None else env)
     process.log = log
     return process
