@@ -66,13 +66,24 @@ class Manager(demo_ros.OutputRecorder):
         self.images = node.create_publisher(
             Image, TOPIC, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
 
-    def call(self, client, request, timeout: float = 120.0):
-        """Call a service of the node and return the response."""
+    def call(self, client, request, timeout: float = 120.0, resend: float | None = None):
+        """
+        Call a service of the node and return the response.
+
+        :param resend: for idempotent requests, send again after this many seconds without
+            an answer: a server discovered a moment ago may not have matched this client's
+            response reader yet, and DDS then drops its answer (a known ROS 2 race).
+        """
         assert client.wait_for_service(timeout_sec=UP_TIMEOUT), f'no {client.srv_name}'
-        future = client.call_async(request)
         deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while True:
+            future = client.call_async(request)
+            attempt_end = min(deadline, time.monotonic() + (resend or timeout))
+            while not future.done() and time.monotonic() < attempt_end:
+                time.sleep(0.01)
+            if future.done() or time.monotonic() >= deadline:
+                break
+            client.remove_pending_request(future)
         assert future.done(), f'{client.srv_name}: no answer in {timeout} s'
         return future.result()
 
@@ -87,13 +98,13 @@ class Manager(demo_ros.OutputRecorder):
 
     def state(self) -> str:
         """Return the node's lifecycle state label ('unconfigured', 'inactive', ...)."""
-        return self.call(self.get_state, GetState.Request()).current_state.label
+        return self.call(self.get_state, GetState.Request(), resend=5.0).current_state.label
 
     def set_parameter(self, name: str, value):
         """Set one parameter as `ros2 param set` does; return its SetParametersResult."""
         request = SetParameters.Request(
             parameters=[Parameter(name, value=value).to_parameter_msg()])
-        return self.call(self.set_parameters, request).results[0]
+        return self.call(self.set_parameters, request, resend=5.0).results[0]
 
     def count(self, kind: str) -> int:
         """Return how many `kind` messages came (diagnostics: those of the lightglue node)."""

@@ -195,7 +195,7 @@ def test_repeated_stamps_never_reuse_features(ros, aliked_models):
 
 def test_warnings_are_throttled(ros, aliked_models):
     """A warning is logged at most every WARN_PERIOD s per key; diagnostics see the latest."""
-    from lightglue_ros.ros import node as node_module
+    from lightglue_ros.ros import worker as worker_module
     node = ros.start(aliked_models, mode='temporal')
     logged = []
     node.get_logger = lambda: type('Logger', (), {'warning': staticmethod(logged.append)})()
@@ -206,7 +206,7 @@ def test_warnings_are_throttled(ros, aliked_models):
     node.warn('input', 'bad step')  # another problem under the same key: logged at once
     assert logged == ['1 frame(s) lost', 'bad encoding', 'bad step']
     assert node.stats.warnings['transport'][1] == '5 frame(s) lost'
-    node.stats.logged['transport'] = (time.monotonic() - node_module.WARN_PERIOD, '')
+    node.stats.logged['transport'] = (time.monotonic() - worker_module.WARN_PERIOD, '')
     node.warn('transport', '6 frame(s) lost', on_change=False)
     assert logged[-1] == '6 frame(s) lost'
 

@@ -35,8 +35,8 @@ the plain node makes read-only can be set while unconfigured and are read at con
 import time
 
 from lightglue_ros.ros import params
-from lightglue_ros.ros.node import MatcherCore
-from lightglue_ros.ros.node import NODE_NAME
+from lightglue_ros.ros.core import MatcherCore
+from lightglue_ros.ros.core import NODE_NAME
 from lightglue_ros.ros.node import run
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode

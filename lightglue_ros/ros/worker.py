@@ -1,0 +1,226 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The worker side of the `lightglue` node: decode, extract, match, estimate the pose, publish.
+
+A mixin of `MatcherCore`: one worker thread takes jobs (a frame, or a synchronized pair) from
+the latest-wins queue and runs them, so the executor never blocks on inference. A bad message
+is reported (throttled warning + diagnostics) and skipped.
+"""
+
+import time
+import traceback
+
+from builtin_interfaces.msg import Time
+from lightglue_ros import geometry
+from lightglue_ros.geometry.camera import CameraModel
+from lightglue_ros.geometry.camera import stereo_baseline
+from lightglue_ros.ros import messages
+from lightglue_ros.ros.frames import Frame
+from lightglue_ros.ros.ros_image import compressed_to_numpy
+from lightglue_ros.ros.ros_image import image_to_numpy
+from lightglue_ros.ros.ros_image import numpy_to_image
+from lightglue_ros.ros.sync import stamp_ns
+from lightglue_ros.runtime.refine import refine_matches
+import numpy as np
+from sensor_msgs.msg import CompressedImage
+
+WARN_PERIOD = 5.0  # seconds between repeats of the same warning
+
+
+class PairWorker:
+    """The worker thread's job: process one frame or pair, publish, report problems."""
+
+    def _work(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            try:
+                self.process(job)
+            except ValueError as exc:  # bad input: report and go on with the next frame
+                self.warn('input', str(exc))
+            except Exception as exc:  # a bug must not stop the node either
+                self.warn('internal', f'{type(exc).__name__}: {exc}',
+                          detail=traceback.format_exc())
+
+    def warn(self, key: str, text: str, detail: str | None = None,
+             on_change: bool = True) -> None:
+        """
+        Record a warning for diagnostics; log it at most every `WARN_PERIOD` s per key.
+
+        :param on_change: also log at once when the text differs from the last one logged
+            (False for texts that carry a running count).
+        """
+        now = time.monotonic()
+        with self.stats.lock:
+            logged = self.stats.logged.get(key)
+            self.stats.warnings[key] = (now, text)
+            self.stats.skipped += key in ('input', 'internal')
+            log = (logged is None or now - logged[0] >= WARN_PERIOD
+                   or (on_change and logged[1] != text))
+            if log:
+                self.stats.logged[key] = (now, text)
+        if log:
+            self.get_logger().warning(text if detail is None else f'{text}\n{detail}')
+
+    def _decode(self, camera: int, msg) -> Frame:
+        where = self.inputs[camera].topic
+        try:
+            image = compressed_to_numpy(msg) if isinstance(msg, CompressedImage) \
+                else image_to_numpy(msg)
+        except ValueError as exc:
+            raise ValueError(f'skipping a frame on {where}: {exc}') from None
+        stamp = stamp_ns(msg)
+        if stamp is None:
+            raise ValueError(f'skipping a frame on {where}: no header stamp')
+        return Frame(camera, msg, image, stamp, msg.header.frame_id, {})
+
+    def process(self, job: tuple) -> None:
+        """Decode, extract, match, estimate the pose and publish one frame or pair."""
+        started = time.perf_counter()
+        conf = self._apply_live()
+        frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
+        for frame in frames:
+            frame.features = self.pipeline.features(frame.image)
+        if self.mode == 'temporal':
+            previous, self._prev = self._prev, frames[0]
+            if previous is None:
+                return
+            if previous.stamp_ns > frames[0].stamp_ns:
+                self.warn('stamps', 'image0 stamps went backwards '
+                          f'({previous.stamp_ns} -> {frames[0].stamp_ns} ns): restarting the '
+                          'sequence (a replayed bag looping?)')
+                return
+            if previous.stamp_ns == frames[0].stamp_ns:
+                self.warn('stamps', f'image0 stamps repeat ({previous.stamp_ns} ns): matching '
+                          'frames in arrival order; the driver should stamp each frame')
+            frames = [previous, frames[0]]
+        frame0, frame1 = frames
+        feats0, feats1 = frame0.features, frame1.features
+        result = self.engine.match(feats0, feats0['image_size'], feats1, feats1['image_size'])
+        kpts1, refined = feats1['keypoints'], None
+        if conf['refine_matches'] and len(result['matches']):
+            m = result['matches']
+            out = refine_matches(frame0.image, frame1.image, feats0['keypoints'][m[:, 0]],
+                                 kpts1[m[:, 1]])
+            kpts1 = kpts1.copy()  # the cached features of frame 1 stay unrefined
+            kpts1[m[:, 1]] = out.kpts1
+            refined = int(out.refined.sum())
+        stamp0, stamp1 = frame0.msg.header.stamp, frame1.msg.header.stamp
+        frame_id = frame0.frame_id or self._info_frame(0)
+        self.matches_pub.publish(messages.encode_matches(
+            feats0['keypoints'], kpts1, result['matches'], result['scores'],
+            stamp0, stamp1, frame_id))
+        pose, published = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
+        if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
+            self._publish_debug(frames, result, kpts1, stamp1, frame_id)
+        now_ns = self.get_clock().now().nanoseconds
+        with self.stats.lock:
+            self.stats.processed.append(time.monotonic())
+            self.stats.processed_count += 1
+            self.stats.poses += published
+            self.stats.last = {
+                'stop_layer': int(result['stop_layer']), 'matches': len(result['matches']),
+                'refined_matches': 'off' if refined is None else refined,
+                'keypoints': f'{len(feats0["keypoints"])} / {len(feats1["keypoints"])}',
+                'inliers': pose.n_inliers if pose is not None else 0,
+                'pose': 'off' if pose is None else (pose.model if pose.ok else pose.reason),
+                'processing_ms': (time.perf_counter() - started) * 1e3,
+                'latency_ms': (now_ns - messages.stamp_to_ns(stamp1)) / 1e6,
+                'match_ms': result['timings_ms']['total'],
+                'baseline_angle_deg': getattr(pose, 'baseline_angle_deg', None),
+            }
+
+    def _info_frame(self, camera: int) -> str:
+        with self._lock:
+            info = self._infos.get(camera)
+        return info.header.frame_id if info is not None else ''
+
+    def _camera(self, camera: int, frame: Frame) -> CameraModel:
+        with self._lock:
+            info = self._infos.get(camera)
+        if info is None:
+            raise ValueError(f'no CameraInfo received on {self.info_topics[camera]} yet')
+        height, width = frame.image.shape[:2]
+        if (info.width, info.height) != (width, height):
+            raise ValueError(f'CameraInfo on camera_info{camera} is for {info.width}x'
+                             f'{info.height} but the image is {width}x{height}')
+        model = CameraModel.from_camera_info(info, rectified=self.rectified)
+        model.validate()
+        return model
+
+    def _pose(self, conf: dict, frames: list, result: dict, keypoints1: np.ndarray,
+              stamp1: Time, frame_id: str) -> tuple:
+        """Estimate and publish the pose; return (PoseResult or None, published)."""
+        if conf['pose_method'] == 'none':
+            return None, False
+        frame0, frame1 = frames
+        try:
+            camera0 = self._camera(0, frame0)
+            camera1 = camera0 if self.mode == 'temporal' else self._camera(1, frame1)
+        except ValueError as exc:
+            self.warn('camera_info', f'no pose: {exc}')
+            return None, False
+        matches = result['matches']
+        kpts0 = frame0.features['keypoints'][matches[:, 0]]
+        kpts1 = keypoints1[matches[:, 1]]
+        baseline = stereo_baseline(camera0, camera1) if self.mode == 'stereo' \
+            else None
+        if self.mode == 'stereo' and baseline is None:
+            self.warn('baseline', 'stereo mode but the camera_info P matrices give no '
+                      'baseline (P1[0,3] = -fx * B): translation left unit-norm')
+        pose = geometry.relative_pose(kpts0, kpts1, camera0, camera1,
+                                      method=conf['pose_method'],
+                                      ransac_px=conf['ransac_threshold_px'],
+                                      min_inliers=conf['min_inliers'], baseline=baseline)
+        if not pose.ok:
+            if not (pose.rotation_known and conf['publish_rotation_only']):
+                self.warn('pose', f'no pose for the pair at {messages.stamp_to_ns(stamp1)} ns: '
+                          f'{pose.reason}')
+                return pose, False
+        position, quaternion = pose.camera1_in_camera0()
+        self.pose_pub.publish(messages.encode_pose(position, quaternion, pose.covariance,
+                                                   stamp1, frame_id))
+        if self._tf is not None and pose.ok:  # a rotation-only pose has no position for TF
+            self._broadcast(position, quaternion, stamp1, frame_id, frames[1].frame_id)
+        return pose, True
+
+    def _broadcast(self, position, quaternion, stamp, frame_id: str, child: str) -> None:
+        from geometry_msgs.msg import TransformStamped
+        msg = TransformStamped()
+        msg.header.stamp, msg.header.frame_id = stamp, frame_id
+        msg.child_frame_id = (child or 'camera1') + '_estimated'
+        t, q = msg.transform.translation, msg.transform.rotation
+        t.x, t.y, t.z = (float(v) for v in position)
+        q.x, q.y, q.z, q.w = (float(v) for v in quaternion)
+        self._tf.sendTransform(msg)
+
+    def _publish_debug(self, frames: list, result: dict, keypoints1: np.ndarray, stamp: Time,
+                       frame_id: str) -> None:
+        from lightglue_ros.runtime.viz import draw_matches
+
+        def as_uint8(image):
+            if image.dtype == np.uint8:
+                return image
+            return (image.astype(np.float32) * (255.0 / max(float(image.max()), 1.0))).astype(
+                np.uint8)
+
+        canvas = draw_matches(as_uint8(frames[0].image), as_uint8(frames[1].image),
+                              frames[0].features['keypoints'], keypoints1,
+                              result['matches'], result['scores'])
+        msg = numpy_to_image(canvas, 'bgr8')
+        msg.header.stamp, msg.header.frame_id = stamp, frame_id
+        self.debug_pub.publish(msg)
