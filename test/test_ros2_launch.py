@@ -292,7 +292,8 @@ def test_ros2_cli_against_the_running_node(workspace, aliked_models, temporal_ba
     try:
         assert recorder.wait_for_publisher(UP_TIMEOUT), launched.output()
         echo = subprocess.Popen(['ros2', 'topic', 'echo', '/lightglue/matches',
-                                 'sensor_msgs/msg/PointCloud2', '--once', '--full-length'],
+                                 'sensor_msgs/msg/PointCloud2', '--once', '--full-length',
+                                 '--no-daemon'],
                                 env=workspace.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30  # until echo's subscription is seen (+ the recorder's)
@@ -340,6 +341,9 @@ def test_ros2_cli_against_the_running_node(workspace, aliked_models, temporal_ba
         assert recorder.wait_for_publisher(UP_TIMEOUT)
         again = _param_dump(workspace)
         assert again == dumped
+        daemon = subprocess.run(['pgrep', '-f', 'ros2-daemon --ros-domain-id '
+                                 f'{os.environ["ROS_DOMAIN_ID"]} '], capture_output=True)
+        assert daemon.returncode == 1, 'the ros2 CLI left a daemon behind'
     finally:
         recorder.close()
         launched.close()
