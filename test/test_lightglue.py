@@ -286,13 +286,44 @@ def test_adaptive_matcher_equals_reference(lg_features, lg_ir, lg_core, pair, co
     assert set(ours['timings_ms']) == {'input', 'layers', 'assign', 'total'}
 
 
-def test_bf16_keeps_decisions_close(lg_features, lg_ir, lg_core):
+def skip_without_bf16(core: ov.Core) -> None:
+    """Skip unless the CPU computes in bf16; without it OpenVINO would quietly run f32."""
+    capabilities = core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+    if 'BF16' not in capabilities:
+        pytest.skip('this CPU has no bf16 (OpenVINO CPU OPTIMIZATION_CAPABILITIES '
+                    f'{capabilities} lacks BF16): a bf16 request would run f32')
+
+
+def identical_share(ours: dict, ref: dict) -> float:
+    """Return the share of points of both images whose match equals the reference's."""
+    same = np.concatenate([ours['matches0'] == ref['matches0'],
+                           ours['matches1'] == ref['matches1']])
+    return float(same.mean())
+
+
+def test_bf16_runs_in_bf16_and_keeps_decisions_close(lg_features, lg_ir, lg_core):
+    """
+    precision='bf16' compiles the transformer layers in bf16, and decisions stay close.
+
+    The input and assignment stages stay f32 (see AdaptiveMatcher). The compiled models
+    report the precision in use; the scores show that it was used.
+    """
+    skip_without_bf16(lg_core)
     matcher = AdaptiveMatcher(lg_ir, core=lg_core, precision='bf16')
+    for name, request in matcher._requests.items():
+        f32_stage = name == 'matcher_input' or name.startswith('assign')
+        precision = request.get_compiled_model().get_property('INFERENCE_PRECISION_HINT')
+        assert precision == (ov.Type.f32 if f32_stage else ov.Type.bf16), name
     ours = matcher.match(*numpy_args(lg_features, 'easy'))
     ref = reference(lg_features, 'easy')
+    # f32 scores stay within 5e-4 of the reference's (test_adaptive_matcher_equals_reference);
+    # bf16 moves some by ~1e-2 (measured: max 0.025 on the points both match).
+    both = (ours['matches0'] >= 0) & (ref['matches0'] >= 0)
+    moved = np.abs(ours['matching_scores0'] - ref['matching_scores0'])[both]
+    assert moved.max() > 5e-3
     assert ours['stop_layer'] == ref['stop_layer']
-    common = set(map(tuple, ours['matches'])) & set(map(tuple, ref['matches']))
-    assert len(common) >= 0.9 * len(ref['matches'])
+    # DESIGN.md's bf16 target: >= 97% identical (measured 99.5%: 5 of 1024 points differ).
+    assert identical_share(ours, ref) >= 0.97
 
 
 def _subset_reference(feats: dict, idx0, idx1, conf: dict) -> dict:

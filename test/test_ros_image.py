@@ -164,15 +164,54 @@ def test_bayer_photo(rgb, encoding):
             assert wrong.mean() > 4 * err.max()
 
 
-def test_yuv422():
-    # Two pixel pairs: grey (U = V = 128) then red-ish (V high, U low).
-    uyvy = np.array([[[128, 120], [128, 120], [60, 110], [230, 110]]], np.uint8)
-    yuyv = uyvy[..., ::-1].copy()  # per byte pair: UY VY -> YU YV
-    out = image_to_numpy(numpy_to_image(uyvy, 'yuv422'))
-    np.testing.assert_array_equal(out, image_to_numpy(numpy_to_image(yuyv, 'yuv422_yuy2')))
-    assert out.shape == (1, 4, 3)
-    assert out[0, 0, 0] == out[0, 0, 1] == out[0, 0, 2]
-    assert out[0, 2, 0] > out[0, 2, 1] and out[0, 2, 0] > out[0, 2, 2]
+# BT.601 luma weights; ROS's yuv422 is decoded (cv_bridge, OpenCV) as BT.601 video range:
+# Y in [16, 235], Cb and Cr in [16, 240] around 128.
+KR, KB = 0.299, 0.114
+
+
+def bt601_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Return RGB (float, 0-255, clipped) of video-range BT.601 Y, Cb, Cr levels."""
+    y = (y.astype(float) - 16) * 255 / 219
+    cb, cr = ((c.astype(float) - 128) * 255 / 224 for c in (cb, cr))
+    kg = 1 - KR - KB
+    r = y + 2 * (1 - KR) * cr
+    g = y - (2 * KB * (1 - KB) * cb + 2 * KR * (1 - KR) * cr) / kg
+    b = y + 2 * (1 - KB) * cb
+    return np.clip(np.stack([r, g, b], -1), 0, 255)
+
+
+def rgb_to_bt601_422(rgb: np.ndarray) -> tuple:
+    """Return uint8 (Y (H, W), Cb and Cr (H, W/2), averaged over pixel pairs) of RGB."""
+    r, g, b = np.moveaxis(rgb.astype(float) / 255, -1, 0)
+    y = KR * r + (1 - KR - KB) * g + KB * b
+    cb, cr = (b - y) / (2 * (1 - KB)), (r - y) / (2 * (1 - KR))
+    pairs = [(c[:, 0::2] + c[:, 1::2]) / 2 for c in (cb, cr)]
+    return tuple(np.round(v).astype(np.uint8)
+                 for v in (16 + 219 * y, 128 + 224 * pairs[0], 128 + 224 * pairs[1]))
+
+
+def test_yuv422(rgb):
+    """Packed 4:2:2 in both byte orders decodes to BT.601 RGB (within 2 levels)."""
+    y, cb, cr = rgb_to_bt601_422(rgb[:, :74])  # an even width
+    # Extremes too: black, white, grey, and saturated chroma (clipped RGB).
+    y = np.vstack([y, np.array([[16, 235, 128, 128, 90, 90, 200, 200] * 9 + [50, 50]])])
+    cb = np.vstack([cb, np.array([[128, 128, 16, 240] * 9 + [70]])])
+    cr = np.vstack([cr, np.array([[128, 128, 240, 16] * 9 + [200]])])
+    uyvy = np.empty(y.shape + (2,), np.uint8)
+    uyvy[..., 1] = y
+    uyvy[:, 0::2, 0], uyvy[:, 1::2, 0] = cb, cr  # per pixel pair: U Y0 V Y1
+    yuyv = uyvy[..., ::-1].copy()  # per pixel pair: Y0 U Y1 V
+    # The reference from the bytes: each pair's chroma applies to both of its pixels.
+    expected = bt601_to_rgb(y, np.repeat(cb, 2, axis=1), np.repeat(cr, 2, axis=1))
+    for encoding, packed in (('yuv422', uyvy), ('yuv422_yuy2', yuyv)):
+        out = image_to_numpy(numpy_to_image(packed, encoding))
+        assert out.shape == y.shape + (3,) and out.dtype == np.uint8
+        err = np.abs(out.astype(float) - expected)
+        worst = float(err.max())
+        assert worst <= 2, f'{encoding}: {worst:.1f} levels off at (row, column, channel) ' \
+            f'{np.unravel_index(err.argmax(), err.shape)}'
+    # Decoded back to RGB, the photo itself is within the rounding of the 4:2:2 chroma.
+    assert np.abs(out[:50].astype(int) - rgb[:, :74]).mean() < 4  # measured 2.2
 
 
 def bad(height=4, width=6, encoding='rgb8', step=None, data_len=None, **kw):
