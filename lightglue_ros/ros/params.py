@@ -106,8 +106,10 @@ PARAMETERS = (
           'variance 1e6 on x, y and z', live=True),
     Param('publish_debug_image', False, 'always draw ~/debug_image (it is drawn anyway while '
           'someone subscribes)', live=True),
-    Param('publish_tf', False, 'stereo/pair: broadcast the estimated camera 1 pose to TF as '
-          '<camera1 frame>_estimated (needs tf2_ros)'),
+    Param('publish_tf', False, 'stereo: broadcast the estimated camera 1 pose to TF as '
+          '<camera1 frame>_estimated when its translation is metric (the baseline from '
+          'CameraInfo P); temporal and pair poses have a unit-norm translation and never go '
+          'to TF (needs tf2_ros)'),
     Param('diagnostics_period', 1.0, 'seconds between /diagnostics messages', low=0.1,
           high=60.0),
 )

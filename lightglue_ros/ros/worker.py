@@ -195,7 +195,11 @@ class PairWorker:
         self.pose_pub.publish(messages.encode_pose(position, quaternion, pose.covariance,
                                                    stamp1, frame_id))
         if self._tf is not None and pose.ok:  # a rotation-only pose has no position for TF
-            self._broadcast(position, quaternion, stamp1, frame_id, frames[1].frame_id)
+            if pose.scale_known:
+                self._broadcast(position, quaternion, stamp1, frame_id, frames[1].frame_id)
+            else:
+                self.warn('tf', 'publish_tf: not broadcast, the translation has no metric '
+                          'scale (no stereo baseline in CameraInfo P)')
         return pose, True
 
     def _broadcast(self, position, quaternion, stamp, frame_id: str, child: str) -> None:
