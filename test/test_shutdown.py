@@ -18,9 +18,12 @@ Signals end the node cleanly: exit 0 within 2 s, no traceback, also when a secon
 Ctrl-C under `ros2 launch` reaches the node twice (the terminal's process group, then launch
 forwarding it); `docker stop` and systemd send SIGTERM, possibly after a SIGINT. The node runs
 the plain way (`python -m lightglue_ros.node`, own process); signals come idle or while it is
-matching frames that arrive over DDS, once or repeated until the process has exited.
+matching frames that arrive over DDS, once or repeated until the process has exited;
+the node's own Fast DDS shared-memory segment must be gone from /dev/shm afterwards.
 """
 
+import os
+import re
 import signal
 import time
 
@@ -38,6 +41,17 @@ SIGNALS = {
     'sigint-then-sigterm-repeated': (signal.SIGINT, signal.SIGTERM),
 }
 REPEAT_PERIOD = 0.02
+
+
+def own_shm_segments(pid: int) -> set:
+    """
+    Return the Fast DDS shared-memory segments a process owns (mapped from /dev/shm).
+
+    Only the participant's own segment (fastdds_<16 hex digits>) counts: the port segments
+    (fastdds_port<N>) are shared by every participant of the domain on this host.
+    """
+    with open(f'/proc/{pid}/maps') as maps:
+        return set(re.findall(r'(/dev/shm/fastdds_[0-9a-f]{16})\s*$', maps.read(), re.M))
 
 
 class FramePublisher(demo_ros.PrivateNode):
@@ -86,6 +100,8 @@ def test_signals_end_the_node_cleanly(aliked_models, name, busy):
             assert recorder.received['matches'], demo_ros.stop_node(node)
             publisher.publish(index, (1 + index) * 100_000_000)
             time.sleep(0.05)
+        segments = own_shm_segments(node.pid)
+        assert segments, 'the node maps no Fast DDS segment of its own'
         first, repeated = SIGNALS[name]
         start = time.monotonic()
         node.send_signal(first)
@@ -107,3 +123,5 @@ def test_signals_end_the_node_cleanly(aliked_models, name, busy):
     assert seconds < 2.0, output
     assert 'Traceback' not in output, output
     assert 'shutting down' in output, output
+    left = [path for path in segments if os.path.exists(path)]
+    assert not left, f'shared memory left in /dev/shm: {left}'
