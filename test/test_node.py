@@ -363,7 +363,11 @@ def test_stereo_pose_scaled_by_the_calibrated_baseline(ros, aliked_models):
     fx = float(seq.K[0, 0])
     info0, info1 = _info(w, h, fx, 'left'), _info(w, h, fx, 'right')
     info1.p[3] = -fx * baseline  # ROS convention for the right camera
-    ros.start(aliked_models, mode='stereo', sync_queue_size=2, sync_slop=0.01)
+    node = ros.start(aliked_models, mode='stereo', sync_queue_size=2, sync_slop=0.01)
+    warnings, logger = [], node.get_logger()
+    node.get_logger = lambda: type('Logger', (), {
+        'warning': staticmethod(warnings.append), 'info': staticmethod(logger.info),
+        'error': staticmethod(logger.error)})()
     ros.publish('/camera_info0', info0, CameraInfo)
     ros.publish('/camera_info1', info1, CameraInfo)
     # Stamps 50 ms apart never pair (slop 10 ms): diagnostics say so, nothing is matched.
@@ -372,6 +376,7 @@ def test_stereo_pose_scaled_by_the_calibrated_baseline(ros, aliked_models):
         ros.publish('/image1', _image(seq.frames[1], 'rgb8', 1.05 + k, 'right'))
     time.sleep(1.0)
     assert 'no synchronized pairs' in _diag_values(ros)['_message']
+    assert any('no synchronized pairs' in text for text in warnings), warnings  # logged too
     assert ros.received['matches'] == []
     # 3 ms apart: a pair.
     ros.publish('/image0', _image(seq.frames[0], 'rgb8', 10.0, 'left'))

@@ -348,8 +348,10 @@ class MatcherCore(PairWorker):
             values['dropped_sync'] = sum(sync.dropped)
             values['pending_sync'] = sum(sync.pending)
             if sum(sync.received) > 2 * self.conf['sync_queue_size'] and not sync.emitted:
-                recent.append('no synchronized pairs: image0/image1 stamps differ by more '
-                              f'than sync_slop ({self.conf["sync_slop"]} s)')
+                text = (f'no synchronized pairs: image0/image1 stamps differ by more than '
+                        f'sync_slop ({self.conf["sync_slop"]} s)')
+                self.warn('sync', text)  # logged too (throttled), not only in diagnostics
+                recent.append(text)
         for key, value in last.items():
             if value is not None:
                 values[key] = f'{value:.1f}' if isinstance(value, float) else value
