@@ -335,6 +335,7 @@ class MatcherCore(PairWorker):
                       'pairs_processed': self.stats.processed_count,
                       'poses_published': self.stats.poses,
                       'frames_skipped': self.stats.skipped,
+                      'internal_errors': self.stats.internal,
                       'frames_lost_transport': self.stats.lost,
                       'dropped_queue': self.queue.dropped}
         values['model_dir'] = str(self.conf['model_dir'])

@@ -84,7 +84,8 @@ class Stats:
         self.input_count = 0
         self.processed_count = 0
         self.poses = 0
-        self.skipped = 0
+        self.skipped = 0  # frames or pairs skipped: bad input, or an internal error
+        self.internal = 0  # of which internal errors (a bug: reported with a traceback)
         self.lost = 0
         self.last = {}
         self.warnings = {}  # key -> (monotonic time, text) of the latest warning

@@ -69,6 +69,7 @@ class PairWorker:
             logged = self.stats.logged.get(key)
             self.stats.warnings[key] = (now, text)
             self.stats.skipped += key in ('input', 'internal')
+            self.stats.internal += key == 'internal'
             log = (logged is None or now - logged[0] >= WARN_PERIOD
                    or (on_change and logged[1] != text))
             if log:
