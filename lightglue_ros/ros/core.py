@@ -220,9 +220,16 @@ class MatcherCore(PairWorker):
         from lightglue_ros.runtime.engine import Engine
         from lightglue_ros.runtime.pipeline import Pipeline
         conf = self.conf
-        self.engine = Engine(conf['model_dir'], device=conf['device'],
-                             precision=conf['precision'], cache_dir=conf['cache_dir'] or None,
-                             threads=conf['threads'] or None)
+        try:
+            self.engine = Engine(conf['model_dir'], device=conf['device'],
+                                 precision=conf['precision'],
+                                 cache_dir=conf['cache_dir'] or None,
+                                 threads=conf['threads'] or None)
+        except (AttributeError, KeyError, TypeError) as exc:
+            # Valid JSON of another layout (hand-edited, another tool's) fails on a lookup.
+            raise ValueError(f'{conf["model_dir"]}/manifest.json is not laid out as '
+                             f'`lightglue-ros convert` writes it ({type(exc).__name__}: '
+                             f'{exc}); re-run convert') from None
         self._default_max_keypoints = self.engine.extractor.conf.get('max_keypoints')
         # No feature cache: every frame is extracted once anyway (temporal mode keeps the
         # previous frame's features), and keys like stamps can repeat across new images.
@@ -337,7 +344,8 @@ class MatcherCore(PairWorker):
                       'frames_skipped': self.stats.skipped,
                       'internal_errors': self.stats.internal,
                       'frames_lost_transport': self.stats.lost,
-                      'dropped_queue': self.queue.dropped}
+                      'dropped_queue': self.queue.dropped,
+                      'queue_length': len(self.queue)}
         values['model_dir'] = str(self.conf['model_dir'])
         values['image_reliability'] = ', '.join(i.describe() for i in self.inputs)
         with self._lock:

@@ -54,6 +54,11 @@ class LatestQueue:
                 self._cond.wait()
             return self._items.popleft() if self._items else None
 
+    def __len__(self) -> int:
+        """Return how many items wait for the consumer."""
+        with self._cond:
+            return len(self._items)
+
     def close(self) -> None:
         """Wake the consumer and make `get` return None."""
         with self._cond:

@@ -115,7 +115,7 @@ def run(node_class, args=None) -> int:
     stop = _StopSignals(logger)
     try:
         node = node_class()
-    except (ValueError, ParameterException) as exc:
+    except (ValueError, OSError, ParameterException) as exc:
         logger.fatal(f'cannot start: {exc}')
         rclpy.try_shutdown()
         stop.ignore()

@@ -138,7 +138,9 @@ class PairWorker:
                 'refined_matches': 'off' if refined is None else refined,
                 'keypoints': f'{len(feats0["keypoints"])} / {len(feats1["keypoints"])}',
                 'inliers': pose.n_inliers if pose is not None else 0,
-                'pose': 'off' if pose is None else (pose.model if pose.ok else pose.reason),
+                # No PoseResult: pose_method none, or no usable CameraInfo (a warning says why)
+                'pose': (pose.model if pose.ok else pose.reason) if pose is not None else (
+                    'off' if conf['pose_method'] == 'none' else 'no usable CameraInfo'),
                 'processing_ms': (time.perf_counter() - started) * 1e3,
                 'latency_ms': (now_ns - messages.stamp_to_ns(stamp1)) / 1e6,
                 'match_ms': result['timings_ms']['total'],

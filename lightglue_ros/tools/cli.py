@@ -15,7 +15,8 @@
 """
 `lightglue-ros` command line.
 
-Subcommands: convert, match, demo, eval, bench, replay, record-images, stream-check.
+Subcommands: convert, match, demo, eval, bench, replay, record-images, stream-check,
+stress.
 """
 
 import argparse
@@ -226,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(subparsers)
     from lightglue_ros.tools.stream_check import add_stream_check_parser
     add_stream_check_parser(subparsers)
+    from lightglue_ros.tools.stress import add_stress_parser
+    add_stress_parser(subparsers)
     return parser
 
 

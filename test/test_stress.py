@@ -1,0 +1,40 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""`lightglue-ros stress fuzz`, short form: a seeded storm against the node in its own process."""
+
+from lightglue_ros.tools import stress
+import pytest
+
+
+@pytest.mark.parametrize('compressed', [False, True], ids=['raw', 'compressed'])
+def test_fuzz_storm(aliked_models, compressed):
+    """
+    The node survives, rejects exactly the bad images, and still matches a known pair right.
+
+    Every image that cannot be decoded is counted once in frames_skipped, none as an internal
+    error; bad CameraInfo and odd stamps are not rejects (they cost the pose or restart the
+    sequence). Longer storms: `lightglue-ros stress fuzz --messages 300`.
+    """
+    report = stress.run_fuzz(aliked_models, messages=80, seed=3, compressed=compressed)
+    print(stress.format_report([report]))
+    assert report['passed'], (report['failures'], report['node_output_tail'])
+    diagnostics = report['diagnostics']
+    assert report['bad_images_sent'] >= 20
+    assert int(diagnostics['frames_skipped']) == report['bad_images_sent']
+    assert int(diagnostics['internal_errors']) == 0
+    assert report['node_exit_code'] == 0
+    assert report['final_pair']['within_3px'] >= 0.9
+    kinds = {key.split(':')[0] for key in report['sent']}
+    assert kinds == {'valid', 'bad_image', 'bad_info', 'odd_stamp'}, report['sent']
