@@ -283,3 +283,32 @@ def test_live_resize_keeps_original_coordinates(ros, aliked_models):
         assert len(err) > 100 and np.mean(err < 3.0) >= 0.95, np.percentile(err, [50, 95])
         # Original-image pixels: the matches span the 512 px image, not 256.
         assert out['keypoints0'].max() > 400
+
+
+@pytest.mark.parametrize('mode', ['temporal', 'stereo'])
+def test_each_frame_is_extracted_once(ros, aliked_models, mode):
+    """
+    Every frame is extracted exactly once.
+
+    Temporal: N frames, N extractions for N - 1 pairs (a frame's features serve both pairs it
+    belongs to). Stereo: two extractions per pair, none repeated.
+    """
+    node = ros.start(aliked_models, mode=mode)
+    extracted = []
+    features = node.pipeline.features
+
+    def counting(image):
+        extracted.append(image.shape)
+        return features(image)
+
+    node.pipeline.features = counting
+    seq = samples.camera_motion_sequence(4)
+    for k, frame in enumerate(seq.frames):
+        ros.publish('/image0', _image(frame, 'rgb8', 1.0 + k))
+        if mode == 'stereo':
+            ros.publish('/image1', _image(seq.frames[(k + 1) % 4], 'rgb8', 1.0 + k, 'cam1'))
+        time.sleep(0.3)
+    pairs = 3 if mode == 'temporal' else 4
+    assert len(ros.wait('matches', pairs)) == pairs
+    time.sleep(0.5)
+    assert len(extracted) == (4 if mode == 'temporal' else 8), extracted
