@@ -282,6 +282,8 @@ def test_bad_input_never_stops_the_node(ros, aliked_models):
     time.sleep(0.5)
     assert 'CameraInfo' in _diag_values(ros)['_message']
     assert ros.received['pose'] == []
+    # Both CameraInfo messages were rejected on arrival (NaN focal length, other size).
+    assert int(_diag_values(ros)['camera_info_rejected']) == 2
     # A uniform frame: a matches message with no match, then a flagged (unpublished) pose.
     ros.publish('/camera_info0', _info(w, h), CameraInfo)
     ros.publish('/image0', _image(np.full_like(image0, 128), 'rgb8', 7.0))

@@ -27,6 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_msgs.msg import KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.ros import inputs
 from lightglue_ros.ros import params
 from lightglue_ros.ros.frames import LatestQueue
@@ -89,7 +90,7 @@ class MatcherCore(PairWorker):
         self.stats = Stats()
         self._lock = threading.Lock()
         self._live_dirty = True
-        self._infos, self._info_count = {}, {}
+        self._infos, self._info_count, self._image_sizes = {}, {}, {}
         self._prev = None
         self.engine = self.pipeline = None
         self.matches_pub = self.pose_pub = self.debug_pub = self.diag_pub = None
@@ -126,7 +127,7 @@ class MatcherCore(PairWorker):
             self.conf = conf
             self._live_dirty = True
         self.mode = conf['mode']
-        self._infos, self._info_count = {}, {}
+        self._infos, self._info_count, self._image_sizes = {}, {}, {}
         self.rectified = conf['image_type'] == 'rectified' or (
             conf['image_type'] == 'auto' and self.mode == 'stereo')
         self._load_pipeline()
@@ -322,10 +323,29 @@ class MatcherCore(PairWorker):
         self.queue.put((msg0, msg1))
 
     def camera_info_callback(self, camera: int, msg: CameraInfo) -> None:
-        """Cache the latest CameraInfo of a camera (not synchronized with the images)."""
+        """
+        Cache the latest valid CameraInfo of a camera (not synchronized with the images).
+
+        An invalid one (non-finite or non-positive focal lengths, unknown distortion model,
+        wrong number of coefficients, rectified mode without P, or a size other than the
+        camera's images) is counted, warned about and ignored: the last valid one stays.
+        """
+        with self._lock:
+            self._info_count[camera] = self._info_count.get(camera, 0) + 1
+            size = self._image_sizes.get(camera)
+        try:
+            CameraModel.from_camera_info(msg, rectified=self.rectified).validate()
+            if size is not None and (msg.width, msg.height) != size:
+                raise ValueError(f'it is for {msg.width}x{msg.height} images but the camera '
+                                 f'sends {size[0]}x{size[1]}')
+        except ValueError as exc:
+            with self.stats.lock:
+                self.stats.info_rejected += 1
+            self.warn('camera_info_rejected', f'ignoring a CameraInfo on '
+                      f'{self.info_topics[camera]}: {exc}; the last valid one (if any) stays')
+            return
         with self._lock:
             self._infos[camera] = msg
-            self._info_count[camera] = self._info_count.get(camera, 0) + 1
 
     # -- diagnostics -------------------------------------------------------------------------
     def diagnostics_callback(self) -> None:
@@ -343,6 +363,7 @@ class MatcherCore(PairWorker):
                       'poses_published': self.stats.poses,
                       'frames_skipped': self.stats.skipped,
                       'internal_errors': self.stats.internal,
+                      'camera_info_rejected': self.stats.info_rejected,
                       'frames_lost_transport': self.stats.lost,
                       'dropped_queue': self.queue.dropped,
                       'queue_length': len(self.queue)}

@@ -91,6 +91,7 @@ class Stats:
         self.poses = 0
         self.skipped = 0  # frames or pairs skipped: bad input, or an internal error
         self.internal = 0  # of which internal errors (a bug: reported with a traceback)
+        self.info_rejected = 0  # invalid CameraInfo messages ignored
         self.lost = 0
         self.last = {}
         self.warnings = {}  # key -> (monotonic time, text) of the latest warning

@@ -94,6 +94,9 @@ class PairWorker:
         started = time.perf_counter()
         conf = self._apply_live()
         frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
+        with self._lock:  # what a CameraInfo must match (camera_info_callback)
+            for frame in frames:
+                self._image_sizes[frame.camera] = frame.image.shape[1::-1]
         for frame in frames:
             frame.features = self.pipeline.features(frame.image)
         if self.mode == 'temporal':
