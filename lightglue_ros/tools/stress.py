@@ -23,6 +23,12 @@ coefficients, an unknown distortion model or the wrong size, and valid frames wi
 repeated, backwards and far-future stamps. Afterwards a valid pair with a known homography must
 be matched correctly. Reported: messages sent per kind, bad images sent vs frames the node
 skipped, internal errors (bugs), whether the node survived and exited 0.
+
+`lightglue-ros stress soak`: sustained overload. The node's capacity (pairs/s at 640x480 rgb8)
+is measured first, then frames are published at `--overload` times that rate for `--minutes`
+(one camera, or two with equal stamps in stereo mode). Reported: the node's RSS over time and
+its growth after warm-up, latency from stamp to `~/matches` at the probe, drops by cause,
+parameter service response times under load and the largest gap between /diagnostics messages.
 """
 
 import json
@@ -58,7 +64,7 @@ BACKLOG_HIGH, BACKLOG_LOW = 50, 10
 
 def add_stress_parser(subparsers) -> None:
     """Add `stress fuzz`."""
-    p = subparsers.add_parser('stress', help='stress the node (own process): fuzz')
+    p = subparsers.add_parser('stress', help='stress the node (own process): fuzz, soak')
     sub = p.add_subparsers(dest='stress_command', required=True)
     f = sub.add_parser('fuzz', help='publish malformed and valid messages, then a known pair')
     f.add_argument('--models', default='models/aliked', help='model set directory')
@@ -71,6 +77,21 @@ def add_stress_parser(subparsers) -> None:
                    help='messages per second (paused while the node has a backlog)')
     f.add_argument('--json', type=Path, help='write the report here')
     f.set_defaults(func=run_stress)
+    s = sub.add_parser('soak', help='measure capacity, then overload the node for minutes')
+    s.add_argument('--models', default='models/aliked', help='model set directory')
+    s.add_argument('--overload', type=float, default=2.0,
+                   help='publishing rate as a multiple of the measured capacity (default 2)')
+    s.add_argument('--minutes', type=float, default=5.0,
+                   help='overload duration in minutes, fractions allowed (default 5)')
+    s.add_argument('--mode', choices=('temporal', 'stereo'), default='temporal',
+                   help='one camera (temporal) or two with equal stamps (stereo)')
+    s.add_argument('--json', type=Path, help='write the report here')
+    s.set_defaults(func=_run_soak)
+
+
+def _run_soak(args) -> int:
+    from lightglue_ros.tools.soak import run_soak_command
+    return run_soak_command(args)
 
 
 def camera_info(width: int, height: int, frame_id: str = 'camera'):
