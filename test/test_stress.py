@@ -33,7 +33,12 @@ def test_fuzz_storm(aliked_models, compressed):
     diagnostics = report['diagnostics']
     assert report['bad_images_sent'] >= 20
     assert int(diagnostics['frames_skipped']) == report['bad_images_sent']
+    assert int(diagnostics['camera_info_rejected']) == report['bad_infos_sent'] > 0
     assert int(diagnostics['internal_errors']) == 0
+    contract = stress.summary([report])
+    assert contract['bad_messages'] == contract['rejected'] == (
+        report['bad_images_sent'] + report['bad_infos_sent'])
+    assert contract['crashes'] == 0 and contract['valid_pair_ok'] and contract['passed']
     assert report['node_exit_code'] == 0
     assert report['final_pair']['within_3px'] >= 0.9
     kinds = {key.split(':')[0] for key in report['sent']}

@@ -231,7 +231,8 @@ class Storm:
 
     def next_message(self) -> tuple:
         """Return (category, kind, image, info or None, stamp_ns) of the next message."""
-        pick, total = self.rng.random(), 0.0
+        # The first message is a valid frame: a CameraInfo is judged against the image size.
+        pick, total = (self.rng.random() if self.index else 0.0), 0.0
         category = MIX[-1][1]
         for share, name in MIX:
             total += share
@@ -340,7 +341,7 @@ def run_fuzz(models: Path, messages: int, seed: int, compressed: bool, rate: flo
         '-p', 'diagnostics_period:=0.5', '-r', f'image0:={IMAGE_TOPIC}',
         '-r', f'camera_info0:={INFO_TOPIC}'])
     probe, storm = StormProbe(compressed), Storm(seed, compressed)
-    sent, bad_images, output = {}, 0, ''
+    sent, bad_images, bad_infos, output = {}, 0, 0, ''
     try:
         probe.wait_for_subscriber(node, timeout)
         paused = 0.0
@@ -351,6 +352,7 @@ def run_fuzz(models: Path, messages: int, seed: int, compressed: bool, rate: flo
             key = f'{category}:{kind}'
             sent[key] = sent.get(key, 0) + 1
             bad_images += category == 'bad_image'
+            bad_infos += category == 'bad_info'
             time.sleep(1.0 / rate)
         diagnostics = _settle(probe, messages, timeout)
         alive = node.poll() is None
@@ -361,7 +363,8 @@ def run_fuzz(models: Path, messages: int, seed: int, compressed: bool, rate: flo
     skipped = int(diagnostics.get('frames_skipped', -1))
     report = {
         'transport': transport, 'seed': seed, 'messages_sent': messages, 'sent': sent,
-        'bad_images_sent': bad_images, 'paused_s': round(paused, 1),
+        'bad_images_sent': bad_images, 'bad_infos_sent': bad_infos,
+        'paused_s': round(paused, 1),
         'diagnostics': diagnostics, 'final_pair': final,
         'node_alive_after_storm': alive, 'node_exit_code': node.returncode,
     }
@@ -377,6 +380,9 @@ def run_fuzz(models: Path, messages: int, seed: int, compressed: bool, rate: flo
                         f'{lost} dropped or lost: the reject count cannot be compared')
     elif skipped != bad_images:
         failures.append(f'{bad_images} bad images sent but {skipped} frames skipped')
+    infos_rejected = int(diagnostics.get('camera_info_rejected', -1))
+    if infos_rejected != bad_infos:
+        failures.append(f'{bad_infos} bad CameraInfo sent but {infos_rejected} rejected')
     if final.get('matches', 0) < 50 or final.get('within_3px', 0.0) < 0.9:
         failures.append(f'the valid pair after the storm was not matched right: {final}')
     report['passed'], report['failures'] = not failures, failures
@@ -386,12 +392,14 @@ def run_fuzz(models: Path, messages: int, seed: int, compressed: bool, rate: flo
 
 def format_report(reports: list) -> str:
     """Return a table: one row per storm."""
-    rows = [('transport', 'seed', 'sent', 'bad images', 'skipped', 'internal', 'pairs',
+    rows = [('transport', 'seed', 'sent', 'bad images', 'skipped', 'bad infos', 'rejected',
+             'internal', 'pairs',
              'final matches', 'within 3 px', 'exit', 'result')]
     for r in reports:
         d, f = r['diagnostics'], r['final_pair']
         rows.append((r['transport'], str(r['seed']), str(r['messages_sent']),
                      str(r['bad_images_sent']), str(d.get('frames_skipped', 'n/a')),
+                     str(r['bad_infos_sent']), str(d.get('camera_info_rejected', 'n/a')),
                      str(d.get('internal_errors', 'n/a')), str(d.get('pairs_processed', 'n/a')),
                      str(f.get('matches', 'n/a')), f'{100 * f.get("within_3px", 0):.1f}%',
                      str(r['node_exit_code']), 'pass' if r['passed'] else 'FAIL'))
@@ -419,5 +427,32 @@ def run_stress(args) -> int:
         for failure in report['failures']:
             print(f'{report["transport"]}: {failure}')
     if args.json:
-        args.json.write_text(json.dumps(reports, indent=1) + '\n')
+        args.json.write_text(json.dumps(summary(reports), indent=1) + '\n')
     return 0 if all(r['passed'] for r in reports) else 1
+
+
+def summary(reports: list) -> dict:
+    """
+    Return the JSON contract of `stress fuzz`: totals over the storms, then each storm.
+
+    bad_messages: malformed images and CameraInfo sent (odd stamps are valid frames);
+    rejected: what the node counted (frames_skipped + camera_info_rejected); crashes: storms
+    after which the node was dead or did not exit 0; valid_pair_ok: every known pair after a
+    storm was matched right.
+    """
+    def total(key):
+        return sum(int(r['diagnostics'].get(key, 0)) for r in reports)
+
+    return {
+        'messages': sum(r['messages_sent'] for r in reports),
+        'bad_messages': sum(r['bad_images_sent'] + r['bad_infos_sent'] for r in reports),
+        'rejected': total('frames_skipped') + total('camera_info_rejected'),
+        'internal_errors': total('internal_errors'),
+        'crashes': sum(not r['node_alive_after_storm'] or r['node_exit_code'] != 0
+                       for r in reports),
+        'valid_pair_ok': all(r['final_pair'].get('matches', 0) >= 50
+                             and r['final_pair'].get('within_3px', 0.0) >= 0.9
+                             for r in reports),
+        'passed': all(r['passed'] for r in reports),
+        'storms': reports,
+    }
