@@ -196,6 +196,18 @@ def test_absent_device_stops_the_plain_node(aliked_models, device):
     assert f'(available: {", ".join(available)}); use device CPU' in line, line
 
 
+def test_unusable_cache_dir_stops_the_plain_node(aliked_models, tmp_path):
+    """A cache_dir that cannot be created: one FATAL line saying what to pass, exit 2."""
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a directory')
+    code, output, _ = _start_refused(['-p', f'model_dir:={aliked_models}',
+                                      '-p', f'cache_dir:={blocker / "cache"}'])
+    assert code == 2, output
+    line = _single_fatal(output)
+    assert f'cache_dir {blocker / "cache"} cannot be created' in line, line
+    assert 'pass a writable directory' in line, line
+
+
 def test_bad_model_set_fails_the_managed_configure(aliked_models, disk_models, tmp_path):
     """
     The managed node: each fault makes configure return FAILURE with its reason logged.

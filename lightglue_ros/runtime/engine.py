@@ -59,7 +59,12 @@ class Engine:
             raise ValueError(f'OpenVINO device {device!r} is not present here (available: '
                              f'{", ".join(available)}); use device CPU')
         if cache_dir is not None:
-            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f'cache_dir {cache_dir} cannot be created ({exc.strerror}): '
+                                 'pass a writable directory, or an empty cache_dir for no '
+                                 'cache') from None
             self.core.set_property({'CACHE_DIR': str(cache_dir)})
         config = {}
         if threads:
