@@ -49,3 +49,8 @@ def test_soak_overload(aliked_models):
     assert r['latency_samples'] > 0
     assert 0 < r['latency_p50_ms'] <= r['latency_p99_ms'] < 10_000.0
     assert len(r['rss_mb']) >= 10
+    contract = ('capacity_hz', 'overload', 'minutes', 'rss_start_mb', 'rss_end_mb',
+                'rss_growth_mb', 'latency_ms_p50', 'latency_ms_p99', 'param_max_ms', 'dropped',
+                'crashes')
+    assert all(r[key] is not None for key in contract), {k: r.get(k) for k in contract}
+    assert r['crashes'] == 0 and r['dropped']['queue'] == r['dropped_queue']

@@ -362,6 +362,16 @@ def run_soak(models: Path, overload: float = 2.0, minutes: float = 5.0,
               'node_exit_code': node.returncode, 'node_output_tail': output[-2000:],
               'limits': {'param_max_s': PARAM_MAX_S, 'diagnostics_gap_s': DIAGNOSTICS_GAP_S,
                          'rss_growth_mb_per_min': RSS_GROWTH_MB_PER_MIN}}
+    # The JSON contract's names (a check outside the test suite reads them).
+    get_max, set_max = report['get_parameters_max_ms'], report['set_parameters_max_ms']
+    report.update(
+        capacity_hz=report['capacity_pairs_per_s'], latency_ms_p50=report['latency_p50_ms'],
+        latency_ms_p99=report['latency_p99_ms'],
+        param_max_ms=None if get_max is None or set_max is None else max(get_max, set_max),
+        dropped={'queue': drops['dropped_queue'], 'sync': drops['dropped_sync'],
+                 'transport': drops['frames_lost_transport'],
+                 'not_received': max(0, frames_sent - report['frames_received'])},
+        crashes=int(not alive or node.returncode != 0))
     report['failures'] = _soak_failures(report)
     report['passed'] = not report['failures']
     return report
