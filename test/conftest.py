@@ -21,6 +21,7 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -156,3 +157,13 @@ def colcon_workspace(tmp_path_factory) -> Workspace:
     if prefix not in paths:
         env['AMENT_PREFIX_PATH'] = os.pathsep.join([p for p in paths if p] + [prefix])
     return Workspace(root, env)
+
+
+def wait_until(condition, timeout: float = 10.0):
+    """Poll `condition()` every 50 ms for up to `timeout` s; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

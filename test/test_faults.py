@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 
+from conftest import wait_until
 from lifecycle_msgs.msg import Transition
 from lightglue_ros.ros import messages
 from lightglue_ros.ros.ros_image import numpy_to_image
@@ -55,15 +56,6 @@ MATCHER_ARGS = ['-p', 'processing_queue_size:=10', '-p', 'image_qos_depth:=10',
 def _frames() -> tuple:
     """Return six frames of a hand-held camera over a desk (rendered, 320x240 rgb8)."""
     return tuple(samples.handheld_sequence(6, 'desk', size=SIZE).frames)
-
-
-def _until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def _damaged(source: Path, dest: Path, files: dict) -> Path:
@@ -270,7 +262,7 @@ class Camera(demo_ros.PrivateNode):
 
     def connected(self, timeout: float = 10.0) -> bool:
         """Wait until the node subscribes to this publisher (QoS compatible)."""
-        if not _until(lambda: self.images.get_subscription_count() >= 1, timeout):
+        if not wait_until(lambda: self.images.get_subscription_count() >= 1, timeout):
             return False
         time.sleep(0.25)  # let the subscription's side match this publisher too
         return True
@@ -304,7 +296,7 @@ def _fresh_diagnostics(recorder: demo_ros.OutputRecorder, **values) -> dict:
     def current():
         diag = recorder.diagnostics()
         return diag if all(diag.get(k) == v for k, v in values.items()) else None
-    assert _until(current, 10.0), (values, recorder.diagnostics())
+    assert wait_until(current, 10.0), (values, recorder.diagnostics())
     return current()
 
 
@@ -367,13 +359,13 @@ def test_camera_driver_restart_is_followed(aliked_models):
                 for k in (2 * phase, 2 * phase + 1):
                     camera.publish(frames[k], stamps[k])
                 last = stamps[2 * phase + 1]
-                assert _until(lambda: any(s1 == last for _, s1 in _pairs(recorder)), 60), (
+                assert wait_until(lambda: any(s1 == last for _, s1 in _pairs(recorder)), 60), (
                     phase, _pairs(recorder))
                 seen.append(_fresh_diagnostics(
                     recorder, image_reliability=f'{reliability} (auto)')['image_reliability'])
             finally:
                 camera.close()  # the driver dies: its participant leaves the graph
-            assert _until(lambda: recorder.node.count_publishers(TOPIC) == 0), phase
+            assert wait_until(lambda: recorder.node.count_publishers(TOPIC) == 0), phase
         pairs = _pairs(recorder)
     finally:
         recorder.close()
@@ -402,7 +394,7 @@ def test_bag_loop_restarts_the_sequence(aliked_models, tmp_path):
                               stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     try:
         # Into the third round: two jumps back seen.
-        _until(lambda: len(recorder.received['matches']) > 2 * (n_frames - 1), 60)
+        wait_until(lambda: len(recorder.received['matches']) > 2 * (n_frames - 1), 60)
         alive = node.poll() is None
         pairs = _pairs(recorder)
         # The node's ROS time (stamps of its diagnostics) follows /clock, back at each round.

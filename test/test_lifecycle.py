@@ -26,6 +26,7 @@ from pathlib import Path
 import signal
 import time
 
+from conftest import wait_until
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from lifecycle_msgs.srv import GetState
@@ -121,15 +122,6 @@ class Manager(demo_ros.OutputRecorder):
         self.images.publish(msg)
 
 
-def _until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def _subscribers(manager: Manager) -> tuple[int, int]:
     """Return the node's (image, CameraInfo) subscriptions as the graph shows them."""
     return (manager.node.count_subscribers(TOPIC), manager.node.count_subscribers(INFO_TOPIC))
@@ -137,8 +129,8 @@ def _subscribers(manager: Manager) -> tuple[int, int]:
 
 def _match_pair(manager: Manager, stamps: tuple, pair: tuple) -> dict:
     """Publish a warp pair once subscribed; return the decoded matches it gave."""
-    assert _until(lambda: _subscribers(manager) == (1, 1)), _subscribers(manager)
-    assert _until(lambda: manager.images.get_subscription_count() == 1)
+    assert wait_until(lambda: _subscribers(manager) == (1, 1)), _subscribers(manager)
+    assert wait_until(lambda: manager.images.get_subscription_count() == 1)
     before = manager.count('matches')
     for image, seconds in zip(pair[:2], stamps):
         manager.publish(image, seconds)
@@ -177,7 +169,7 @@ def test_transitions_subscribe_only_while_active(manager, aliked_models):
 
         ok, times['configure'] = manager.transition(Transition.TRANSITION_CONFIGURE)
         assert ok and manager.state() == 'inactive'
-        assert _until(lambda: manager.node.count_publishers(manager.matches_topic) == 1)
+        assert wait_until(lambda: manager.node.count_publishers(manager.matches_topic) == 1)
         time.sleep(1.5)  # QoS checks and diagnostics would have run by now
         assert _subscribers(manager) == (0, 0)
         assert manager.count('diagnostics') == 0
@@ -190,7 +182,7 @@ def test_transitions_subscribe_only_while_active(manager, aliked_models):
 
         ok, times['deactivate'] = manager.transition(Transition.TRANSITION_DEACTIVATE)
         assert ok and manager.state() == 'inactive'
-        assert _until(lambda: _subscribers(manager) == (0, 0)), _subscribers(manager)
+        assert wait_until(lambda: _subscribers(manager) == (0, 0)), _subscribers(manager)
         time.sleep(0.5)  # anything sent before deactivate has arrived
         counts = manager.count('matches'), manager.count('diagnostics')
         manager.publish(pair[0], 5.0)
@@ -206,7 +198,7 @@ def test_transitions_subscribe_only_while_active(manager, aliked_models):
 
         ok, times['cleanup'] = manager.transition(Transition.TRANSITION_CLEANUP)
         assert ok and manager.state() == 'unconfigured'
-        assert _until(lambda: manager.node.count_publishers(manager.matches_topic) == 0)
+        assert wait_until(lambda: manager.node.count_publishers(manager.matches_topic) == 0)
         ok, times['shutdown'] = manager.transition(
             Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
         assert ok and manager.state() == 'finalized'
@@ -246,7 +238,7 @@ def test_failed_configure_stays_unconfigured(manager, aliked_models, tmp_path):
         assert not refused.successful and 'read at configure' in refused.reason
         assert manager.set_parameter('score_threshold', 0.2).successful
         assert manager.transition(Transition.TRANSITION_ACTIVATE)[0] is True
-        assert _until(lambda: _subscribers(manager) == (1, 1)), _subscribers(manager)
+        assert wait_until(lambda: _subscribers(manager) == (1, 1)), _subscribers(manager)
     finally:
         output = demo_ros.stop_node(node)
     assert node.returncode == 0, output

@@ -16,6 +16,7 @@
 
 import time
 
+from conftest import wait_until
 import cv2
 from lightglue_ros import messages
 from lightglue_ros.tools import samples
@@ -46,18 +47,9 @@ def ros():
     harness.close()
 
 
-def _until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _diagnostics_after(ros, pairs: int) -> dict:
     """Return the newest /diagnostics values once they count `pairs` processed pairs."""
-    assert _until(lambda: int(_diag_values(ros).get('pairs_processed', 0)) >= pairs)
+    assert wait_until(lambda: int(_diag_values(ros).get('pairs_processed', 0)) >= pairs)
     return _diag_values(ros)
 
 
@@ -72,7 +64,7 @@ def _set_over_ros(ros, name: str, value) -> None:
     client = AsyncParameterClient(ros.probe, 'lightglue')
     assert client.wait_for_services(timeout_sec=10.0)
     future = client.set_parameters([Parameter(name, value=value)])
-    assert _until(future.done), f'no answer to setting {name}'
+    assert wait_until(future.done), f'no answer to setting {name}'
     result = future.result().results[0]
     assert result.successful, result.reason
 
@@ -139,8 +131,8 @@ def test_pair_mode_two_raw_cameras(ros, aliked_models):
     ros.start(aliked_models, mode='pair', pose_method='auto')
     ros.publish('/camera_info0', info0, CameraInfo)
     ros.publish('/camera_info1', info1, CameraInfo)
-    assert _until(lambda: _diag_values(ros)['camera_info']
-                  == '1 on /camera_info0, 1 on /camera_info1')
+    assert wait_until(lambda: _diag_values(ros)['camera_info']
+                      == '1 on /camera_info0, 1 on /camera_info1')
     _publish_pair(ros, image0, image1, 10.0)
     got = ros.wait('matches', 1)
     assert len(got) == 1
@@ -208,10 +200,10 @@ def test_debug_image_shows_both_inputs_side_by_side(ros, aliked_models):
     assert drawn == []  # nobody subscribed, publish_debug_image false: not drawn
     received = []
     ros.probe.create_subscription(Image, '/lightglue/debug_image', received.append, RELIABLE)
-    assert _until(lambda: node.debug_pub.get_subscription_count() == 1)
+    assert wait_until(lambda: node.debug_pub.get_subscription_count() == 1)
     _publish_pair(ros, image0, image1, 2.0)
     got = ros.wait('matches', 2)
-    assert len(got) == 2 and _until(lambda: len(received) == 1)
+    assert len(got) == 2 and wait_until(lambda: len(received) == 1)
     assert len(drawn) == 1
     msg, out = received[0], messages.decode_matches(got[1])
     assert msg.encoding == 'bgr8'

@@ -16,6 +16,7 @@
 
 import time
 
+from conftest import wait_until
 import cv2
 from lightglue_ros import messages
 from lightglue_ros.geometry import rotation_error_deg
@@ -45,15 +46,6 @@ def ros():
     harness.close()
 
 
-def _until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_camera_info_topic_follows_the_image_topic():
     """The CameraInfo topic is the image topic's sibling unless remapped (a remap wins)."""
     context = rclpy.Context()
@@ -80,21 +72,21 @@ def test_reliability_follows_the_publishers(ros, aliked_models):
     """auto: wait for a publisher, then its reliability; mixed publishers: best effort."""
     image0, image1, _ = samples.warped_pair('astronaut')
     node = ros.start(aliked_models, mode='temporal', pose_method='none')
-    assert _until(lambda: 'no publisher on /image0' in _diag_values(ros)['_message'])
+    assert wait_until(lambda: 'no publisher on /image0' in _diag_values(ros)['_message'])
     assert node.inputs[0].subscription is None  # nothing to match yet
     best_effort = ros.probe.create_publisher(Image, '/image0', BEST_EFFORT)
-    assert _until(lambda: node.inputs[0].in_use == 'best_effort')
-    assert _until(lambda: best_effort.get_subscription_count() == 1)
+    assert wait_until(lambda: node.inputs[0].in_use == 'best_effort')
+    assert wait_until(lambda: best_effort.get_subscription_count() == 1)
     # A reliable publisher joins: mixed, so best effort stays (it matches both).
     reliable = ros.probe.create_publisher(Image, '/image0', RELIABLE)
-    assert _until(lambda: reliable.get_subscription_count() == 1)
+    assert wait_until(lambda: reliable.get_subscription_count() == 1)
     time.sleep(0.5)
     assert node.inputs[0].in_use == 'best_effort'
     # The best-effort publisher leaves: only reliable ones, so the node subscribes reliable.
     ros.probe.destroy_publisher(best_effort)
-    assert _until(lambda: node.inputs[0].in_use == 'reliable')
-    assert _until(lambda: _diag_values(ros)['image_reliability'] == 'reliable (auto)')
-    assert _until(lambda: reliable.get_subscription_count() == 1)
+    assert wait_until(lambda: node.inputs[0].in_use == 'reliable')
+    assert wait_until(lambda: _diag_values(ros)['image_reliability'] == 'reliable (auto)')
+    assert wait_until(lambda: reliable.get_subscription_count() == 1)
     for k, image in enumerate((image0, image1)):
         reliable.publish(_image(image, 'rgb8', 1.0 + k))
     out = messages.decode_matches(ros.wait('matches', 1)[0])
@@ -219,6 +211,6 @@ def test_sim_time_without_clock_still_subscribes(ros, aliked_models):
     """
     node = ros.start(aliked_models, mode='temporal', use_sim_time=True)
     publisher = ros.probe.create_publisher(Image, '/image0', RELIABLE)
-    assert _until(lambda: publisher.get_subscription_count() == 1)
+    assert wait_until(lambda: publisher.get_subscription_count() == 1)
     assert node.inputs[0].in_use == 'reliable'
     assert ros.wait('diagnostics', 1, timeout=5)
