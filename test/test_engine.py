@@ -235,3 +235,40 @@ def test_broken_manifest_raises(aliked_models, tmp_path):
     (models / 'manifest.json').unlink()
     with pytest.raises(ValueError, match='no manifest.json'):
         Engine(models)
+
+
+def test_engines_share_one_core_and_cache_per_model(aliked_models, photo_feats, tmp_path):
+    """One OpenVINO Core per process; cache_dir reaches the compile of that engine only."""
+    cached = Engine(aliked_models, cache_dir=tmp_path / 'cache')
+    plain = Engine(aliked_models)
+    assert cached.core is plain.core
+    blobs = sorted((tmp_path / 'cache').glob('*.blob'))
+    assert len(blobs) >= cached.matcher.n_layers  # every matcher stage compiled through it
+    image = np.zeros((64, 96, 3), np.float32)
+    cached.extract(image)
+    assert len(list((tmp_path / 'cache').glob('*.blob'))) == len(blobs) + 1  # the extractor
+    assert not plain.core.get_property('CACHE_DIR')  # not a Core-wide setting
+
+
+def test_close_releases_the_openvino_objects(aliked_models, photo_feats):
+    """Engine.close frees requests and compiled models at once; later use says so."""
+    import gc
+    import weakref
+    engine = Engine(aliked_models)
+    engine.extract(np.zeros((64, 96, 3), np.float32))
+    refs = [weakref.ref(r) for r in (*engine.extractor._requests.values(),
+                                     *engine.extractor._compiled.values(),
+                                     *engine.matcher._requests.values())]
+    assert len(refs) == 2 + len(engine.matcher._requests)
+    gc.disable()  # freed by the call itself, not by a later collection
+    try:
+        engine.close()
+        assert [r for r in refs if r() is not None] == []
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError, match='closed'):
+        engine.extract(np.zeros((64, 96, 3), np.float32))
+    feats = {k: photo_feats[k] for k in ('keypoints', 'descriptors')}
+    with pytest.raises(RuntimeError, match='closed'):
+        engine.match(feats, photo_feats['image_size'], feats, photo_feats['image_size'])
+    engine.close()  # idempotent

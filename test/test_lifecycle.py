@@ -270,7 +270,9 @@ def test_trigger_transitions_in_process(aliked_models, tmp_path):
         worker = node._worker
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         assert not worker.is_alive() and node.inputs[0].subscription is None
+        engine = node.engine
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert engine.matcher._requests == {} and engine.extractor._compiled == {}  # freed
         assert node.engine is None and node.pipeline is None and node.matches_pub is None
         node.destroy_node()
     finally:

@@ -20,6 +20,7 @@ import threading
 import time
 import types
 
+from conftest import wait_until
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseWithCovarianceStamped
@@ -422,12 +423,11 @@ def test_pure_rotation_published_only_when_asked(ros, aliked_models):
     image1 = cv2.warpPerspective(image0, K @ R @ np.linalg.inv(K), (w, h))
     node = ros.start(aliked_models, mode='temporal', pose_method='auto')
     ros.publish('/camera_info0', info, CameraInfo)
-    time.sleep(0.3)
+    assert wait_until(lambda: _diag_values(ros)['camera_info'].startswith('1 '))
     ros.publish('/image0', _image(image0, 'rgb8', 1.0))
     ros.publish('/image0', _image(image1, 'rgb8', 2.0))
     ros.wait('matches', 1)
-    time.sleep(0.5)
-    assert 'pure rotation' in _diag_values(ros)['pose']
+    assert wait_until(lambda: 'pure rotation' in _diag_values(ros)['pose'])
     assert ros.received['pose'] == []
     assert node.set_parameters([Parameter('publish_rotation_only', value=True)])[0].successful
     ros.publish('/image0', _image(image0, 'rgb8', 3.0))  # image1 -> image0: rotation R^T
@@ -441,8 +441,7 @@ def test_pure_rotation_published_only_when_asked(ros, aliked_models):
     orientation = _quat_to_matrix(*pose['quaternion'])
     # Camera 1 (image0) in camera 0's frame (image1): orientation R.
     assert rotation_error_deg(orientation, R) < 0.2
-    time.sleep(0.4)
-    assert _diag_values(ros)['poses_published'] == '1'
+    assert wait_until(lambda: _diag_values(ros)['poses_published'] == '1')
 
 
 def _quat_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:

@@ -304,3 +304,20 @@ def test_each_frame_is_extracted_once(ros, aliked_models, mode):
     assert len(ros.wait('matches', pairs)) == pairs
     time.sleep(0.5)
     assert len(extracted) == (4 if mode == 'temporal' else 8), extracted
+
+
+def test_destroy_frees_the_models_after_the_worker(ros, aliked_models):
+    """destroy_node joins the worker, then frees the OpenVINO objects there and then."""
+    image0, image1, _ = samples.warped_pair('astronaut')
+    node = ros.start(aliked_models, mode='temporal', pose_method='none')
+    for k, image in enumerate((image0, image1)):
+        ros.publish('/image0', _image(image, 'rgb8', 1.0 + k))
+    assert ros.wait('matches', 1)
+    engine, worker = node.engine, node._worker
+    assert engine.extractor._requests and engine.matcher._requests
+    ros.executor.remove_node(node)
+    node.destroy_node()
+    ros.node = None
+    assert not worker.is_alive()
+    assert engine.extractor._requests == {} and engine.extractor._compiled == {}
+    assert engine.matcher._requests == {}

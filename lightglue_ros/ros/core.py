@@ -195,6 +195,14 @@ class MatcherCore(PairWorker):
             self._tf = None
         with self._lock:
             self.conf = None
+        self._release_models()
+
+    def _release_models(self) -> None:
+        """Free the model set now, the worker joined (see Engine.close); idempotent."""
+        self._stop_worker()
+        engine = getattr(self, 'engine', None)  # also for a constructor that failed early
+        if engine is not None:
+            engine.close()
         self.engine = self.pipeline = None
 
     def _stop_worker(self) -> None:

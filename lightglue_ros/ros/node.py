@@ -59,8 +59,8 @@ class MatcherNode(MatcherCore, Node):
             f'{self.matches_pub.topic_name} and {self.pose_pub.topic_name}')
 
     def destroy_node(self) -> None:
-        """Stop the worker (finishing its current job), then destroy the node."""
-        self._stop_worker()
+        """Stop the worker (finishing its current job), free the models, destroy the node."""
+        self._release_models()
         super().destroy_node()
 
 

@@ -22,8 +22,8 @@ from lightglue_ros.runtime.extractors import create_extractor
 from lightglue_ros.runtime.extractors import single_thread_blas
 from lightglue_ros.runtime.manifest import load_manifest
 from lightglue_ros.runtime.matcher import AdaptiveMatcher
+from lightglue_ros.runtime.ovcore import shared_core
 import numpy as np
-import openvino as ov
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Engine:
             raise ValueError(f'unknown precision {precision!r}; choose f32, bf16 or f16')
         device = device.upper()
         self.manifest = load_manifest(model_dir)
-        self.core = ov.Core()
+        self.core = shared_core()
         available = self.core.available_devices
         if device != 'AUTO' and device.split('.')[0] not in {d.split('.')[0]
                                                              for d in available}:
@@ -65,8 +65,7 @@ class Engine:
                 raise ValueError(f'cache_dir {cache_dir} cannot be created ({exc.strerror}): '
                                  'pass a writable directory, or an empty cache_dir for no '
                                  'cache') from None
-            self.core.set_property({'CACHE_DIR': str(cache_dir)})
-        config = {}
+        config = {} if cache_dir is None else {'CACHE_DIR': str(cache_dir)}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
         self.device = device
@@ -78,6 +77,18 @@ class Engine:
                                        depth_confidence=depth_confidence,
                                        width_confidence=width_confidence,
                                        filter_threshold=filter_threshold, config=config)
+
+    def close(self) -> None:
+        """
+        Release the infer requests and compiled models now; later calls raise RuntimeError.
+
+        Owners call this once nothing runs inference any more (a node after joining its
+        worker), so that OpenVINO objects are freed at a known point, in a known thread, and
+        not whenever the garbage collector reaches a dropped node, in whatever thread it runs
+        while other threads infer. Idempotent.
+        """
+        self.extractor.close()
+        self.matcher.close()
 
     @property
     def name(self) -> str:

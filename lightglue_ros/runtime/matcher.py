@@ -25,6 +25,7 @@ import logging
 import time
 
 from lightglue_ros.runtime.manifest import stage_path
+from lightglue_ros.runtime.ovcore import shared_core
 import numpy as np
 import openvino as ov
 
@@ -69,7 +70,7 @@ class AdaptiveMatcher:
         Compile every matcher stage of `manifest` on `device`.
 
         :param manifest: a model set manifest (`lightglue_ros.runtime.manifest.load_manifest`).
-        :param core: OpenVINO core to share; a new one when None.
+        :param core: OpenVINO core; the process's shared one when None.
         :param precision: OpenVINO inference precision of the transformer layers, 'f32',
             'bf16' or 'f16' (always set explicitly: the CPU plugin would pick bf16 on AMX
             machines). The input and assignment stages always run f32 (cheap; see below).
@@ -85,7 +86,7 @@ class AdaptiveMatcher:
         self._configure(manifest['matcher'], depth_confidence, width_confidence,
                         filter_threshold)
         self.precision = precision
-        core = core or ov.Core()
+        core = core or shared_core()
         properties = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY',
                       **(config or {})}
         self._requests = {}
@@ -157,8 +158,14 @@ class AdaptiveMatcher:
             stages[f'assign_{i}'] = ['max0', 'argmax0', 'argmax1']
         return stages
 
+    def close(self) -> None:
+        """Release the infer requests (and with them the compiled stages); see Engine.close."""
+        self._requests.clear()
+
     def _infer(self, name: str, inputs: tuple) -> tuple:
         """Run one stage and return copies of its outputs."""
+        if not self._requests:
+            raise RuntimeError('this matcher was closed (Engine.close); create a new Engine')
         # Copying outputs costs ~0.1 ms per layer (not measurable here); views into a
         # request's buffers would dangle once OpenVINO reallocates them for a new shape.
         return self._requests[name].infer(inputs, share_inputs=True).to_tuple()

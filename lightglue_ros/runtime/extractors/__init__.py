@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lightglue_ros.runtime.manifest import stage_entry
 from lightglue_ros.runtime.manifest import stage_path
+from lightglue_ros.runtime.ovcore import shared_core
 import numpy as np
 import openvino as ov
 
@@ -81,7 +82,7 @@ class Extractor:
     def __init__(self, manifest: dict, core: ov.Core | None = None, device: str = 'CPU',
                  config: dict | None = None, **overrides) -> None:
         self.manifest = manifest
-        self.core = core or ov.Core()
+        self.core = core or shared_core()
         self.device = device
         # Keep the extractor in f32: bf16 moves keypoints (top-k changes), see DESIGN.md.
         self.compile_config = {'INFERENCE_PRECISION_HINT': 'f32',
@@ -95,6 +96,7 @@ class Extractor:
         self._model = None
         self._compiled = {}
         self._requests = {}
+        self._closed = False
         params = manifest.get('params')
         self.params = {}
         if params:
@@ -104,6 +106,8 @@ class Extractor:
     def compiled(self, height: int, width: int) -> ov.CompiledModel:
         """Return the extractor compiled for a (height, width) input, compiling on first use."""
         key = (height, width)
+        if self._closed:
+            raise RuntimeError('this extractor was closed (Engine.close); create a new Engine')
         if key not in self._compiled:
             if self._model is None:
                 self._model = self._read_model()
@@ -139,6 +143,13 @@ class Extractor:
             raise ValueError(f'{path} has outputs {names}, expected {expected} (an IR of '
                              f'another extractor?); re-run convert')
         return model
+
+    def close(self) -> None:
+        """Release the infer requests, then the compiled models (see `Engine.close`)."""
+        self._closed = True
+        self._requests.clear()
+        self._compiled.clear()
+        self._model = None
 
     def request(self, height: int, width: int) -> ov.InferRequest:
         """Return the reusable infer request for a (height, width) input (one per size)."""

@@ -1,0 +1,39 @@
+# Copyright 2026 lightglue_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The process's one OpenVINO Core."""
+
+import threading
+
+import openvino as ov
+
+_lock = threading.Lock()
+_core = None
+
+
+def shared_core() -> ov.Core:
+    """
+    Return the process's OpenVINO Core, created on first use.
+
+    A Core owns the device plugins. One per process (as OpenVINO's samples do) instead of one
+    per model set: a node that reloads its models (lifecycle cleanup / configure), or a test
+    process that starts many nodes, would otherwise create and drop plugins again and again.
+    Per-model settings (cache directory, threads, precision) go to `compile_model`, never to
+    the Core.
+    """
+    global _core
+    with _lock:
+        if _core is None:
+            _core = ov.Core()
+        return _core
