@@ -54,6 +54,12 @@ def _option(value, default, name: str) -> float:
     return value
 
 
+# Shapes whose compiled executors OpenVINO's CPU plugin keeps per stage (default 5000): the
+# stages see a new shape on almost every pair, so the default grows a node's memory for hours
+# (with the oneDNN cache bound in ovcore: flat after ~100 pairs of random sizes, measured).
+RUNTIME_CACHE_CAPACITY = 50
+
+
 class AdaptiveMatcher:
     """
     LightGlue with early exit and point pruning over the stages of a model set.
@@ -89,6 +95,8 @@ class AdaptiveMatcher:
         core = core or shared_core()
         properties = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY',
                       **(config or {})}
+        if device.upper() == 'CPU':
+            properties.setdefault('CPU_RUNTIME_CACHE_CAPACITY', RUNTIME_CACHE_CAPACITY)
         self._requests = {}
         for name, outputs in self._stage_outputs().items():
             path = stage_path(manifest, name)

@@ -12,11 +12,22 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The process's one OpenVINO Core."""
+"""The process's one OpenVINO Core, and the bound on oneDNN's primitive cache."""
 
+import os
 import threading
 
 import openvino as ov
+
+# The matcher's stages see a new input shape on almost every pair (the keypoint counts, and
+# the points left after pruning), and oneDNN keeps the primitives (with their JIT code) of
+# each shape in a process-wide cache of 1024 by default: a node's memory grew ~8 MB a minute
+# for ten minutes under load (`lightglue-ros stress soak --minutes 10`). 128 keeps the
+# primitives of the recent shapes; the matcher also bounds OpenVINO's own per-model shape
+# cache (matcher.RUNTIME_CACHE_CAPACITY). Read when the CPU plugin loads, i.e. before the first
+# Core compiles anything; a value set by the user wins.
+ONEDNN_PRIMITIVE_CACHE = 128
+os.environ.setdefault('ONEDNN_PRIMITIVE_CACHE_CAPACITY', str(ONEDNN_PRIMITIVE_CACHE))
 
 _lock = threading.Lock()
 _core = None
