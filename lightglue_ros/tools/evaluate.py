@@ -240,6 +240,8 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument('--limit', type=int, help='at most this many pairs per set')
     p.add_argument('--threads', type=int, help='PyTorch threads of the reference')
     p.add_argument('--json', type=Path, help='write the results JSON here')
+    from lightglue_ros.tools.eval_sequence import add_sequence_args
+    add_sequence_args(p)
     p.set_defaults(func=run_eval)
 
 
@@ -352,6 +354,9 @@ def _reference_matches(matchers: dict, sets: list[EvalSet], threads: int | None)
 
 def run_eval(args) -> int:
     """Run `lightglue-ros eval`."""
+    if args.sequence is not None:
+        from lightglue_ros.tools.eval_sequence import run_sequence_eval
+        return run_sequence_eval(args)
     methods = _methods(args)
     sets = _sets(args)
     matchers = _matchers(args, methods)
