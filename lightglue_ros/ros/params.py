@@ -91,11 +91,11 @@ PARAMETERS = (
           'apply), rectified (the left 3x3 of CameraInfo P applies, no distortion); auto: '
           'rectified in stereo mode, raw in temporal and pair modes',
           choices=('auto', 'raw', 'rectified')),
-    Param('temporal_reference', 'keyframe', 'temporal: what each frame is matched with: '
-          'keyframe (the current keyframe; a recent frame becomes the keyframe once the '
-          'median parallax exceeds keyframe_parallax_px or fewer than keyframe_min_tracked of '
-          'its points match), previous (the frame before; at 30 Hz pairs barely move)',
-          choices=('keyframe', 'previous'), live=True),
+    Param('temporal_reference', 'previous', 'temporal: what each frame is matched with: '
+          'previous (the frame before; at 30 Hz pairs barely move), keyframe (the current '
+          'keyframe; a recent frame becomes the keyframe once the median parallax exceeds '
+          'keyframe_parallax_px or fewer than keyframe_min_tracked of its points match)',
+          choices=('previous', 'keyframe'), live=True),
     Param('keyframe_parallax_px', 30.0, 'temporal, keyframe: median image motion of the '
           'matches (pixels) beyond which a new keyframe is taken', low=1.0, high=2000.0,
           live=True),

@@ -32,6 +32,7 @@ import time
 
 from lightglue_ros import geometry
 from lightglue_ros.ros import messages
+from lightglue_ros.ros.features import decode_features
 from lightglue_ros.tools import samples
 import numpy as np
 
@@ -111,21 +112,23 @@ class PrivateNode:
 
 
 class OutputRecorder(PrivateNode):
-    """Collect a matcher's `matches`, `pose` and /diagnostics in a private rclpy context."""
+    """Collect a matcher's `matches`, `pose`, `features` and /diagnostics (private context)."""
 
     def __init__(self, prefix: str = '/lightglue') -> None:
         from rclpy.qos import QoSProfile
         from rclpy.qos import ReliabilityPolicy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseWithCovarianceStamped
+        from sensor_msgs.msg import PointCloud
         from sensor_msgs.msg import PointCloud2
         super().__init__('lightglue_recorder')
-        self.received = {'matches': [], 'pose': [], 'diagnostics': []}
+        self.received = {'matches': [], 'pose': [], 'features': [], 'diagnostics': []}
         self.first_arrival = {}  # kind -> time.monotonic() of its first message
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.matches_topic = f'{prefix}/matches'
         for kind, kind_type, topic in (('matches', PointCloud2, self.matches_topic),
                                        ('pose', PoseWithCovarianceStamped, f'{prefix}/pose'),
+                                       ('features', PointCloud, f'{prefix}/features'),
                                        ('diagnostics', DiagnosticArray, '/diagnostics')):
             self.node.create_subscription(kind_type, topic,
                                           functools.partial(self._receive, kind), qos)
@@ -146,7 +149,7 @@ class OutputRecorder(PrivateNode):
         return False
 
     def wait(self, kind: str, count: int, timeout: float) -> list:
-        """Wait for `count` messages of `kind` ('matches', 'pose', 'diagnostics')."""
+        """Wait for `count` messages of `kind` ('matches', 'pose', 'features', 'diagnostics')."""
         deadline = time.monotonic() + timeout
         while len(self.received[kind]) < count and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -206,7 +209,8 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
     :param params: node parameters to set (e.g. ``{'precision': 'bf16'}``).
     :param params_file: a node parameters YAML to start from (e.g. config/matcher.yaml).
     :return: dict with ``matches`` (decoded `~/matches`, in order), ``poses`` ({stamp1 ns:
-        decoded `~/pose`}), ``returncode`` and ``output`` of the node process.
+        decoded `~/pose`}), ``features`` (decoded `~/features`, in order; with
+        ``publish_features``), ``returncode`` and ``output`` of the node process.
     """
     import yaml
     from lightglue_ros.ros.bag import replay
@@ -233,6 +237,8 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
         replay(bag, rate=1.0, wait_subscribers=timeout, depth=1000)
         matches = recorder.wait('matches', expected_pairs, timeout)
         poses = recorder.wait('pose', expected_pairs, 10.0)
+        features = recorder.wait('features', expected_pairs, 10.0) \
+            if values.get('publish_features') else []
     finally:
         if recorder is not None:
             recorder.close()
@@ -240,6 +246,7 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
     return {'matches': [messages.decode_matches(m) for m in matches],
             'poses': {messages.stamp_to_ns(p.header.stamp): messages.decode_pose(p)
                       for p in poses},
+            'features': [decode_features(f) for f in features],
             'returncode': node.returncode, 'output': output}
 
 
