@@ -26,14 +26,12 @@ from lightglue_ros.geometry.camera import CameraModel
 from lightglue_ros.tools.cli import main
 from lightglue_ros.tools.eval_sequence import chain_poses
 from lightglue_ros.tools.eval_sequence import evaluate_sequence
-from lightglue_ros.tools.eval_sequence import load_sequence
-from lightglue_ros.tools.eval_sequence import Sequence
 from lightglue_ros.tools.eval_sequence import SiftFrontend
 from lightglue_ros.tools.eval_sequence import trajectory_metrics
+from lightglue_ros.tools.sequences import load_sequence
+from lightglue_ros.tools.sequences import Sequence
 import numpy as np
 import pytest
-
-pytest.importorskip('evo')
 
 FIGURES = ('ate_rmse_m', 'rpe_trans_rmse_m', 'rpe_trans_mean_m', 'rpe_rot_rmse_deg',
            'rpe_rot_mean_deg', 'end_error_m')

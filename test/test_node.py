@@ -15,10 +15,8 @@
 """The `lightglue` node in-process over real rclpy/Fast DDS: encodings, parameters, bad input."""
 
 from pathlib import Path
-import sys
 import threading
 import time
-import types
 
 from conftest import wait_until
 import cv2
@@ -452,80 +450,3 @@ def _quat_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
-class StandInBroadcaster:
-    """
-    Stand-in for tf2_ros.TransformBroadcaster, which has no wheel on PyPI.
-
-    It records what the node sends instead of publishing /tf; the node's decision (what goes
-    to TF and when) is what is tested.
-    """
-
-    created = []
-
-    def __init__(self, node) -> None:
-        self.sent = []
-        StandInBroadcaster.created.append(self)
-
-    def sendTransform(self, msg) -> None:  # noqa: N802 - tf2_ros's name
-        self.sent.append(msg)
-
-
-@pytest.fixture
-def stand_in_tf2(monkeypatch):
-    module = types.ModuleType('tf2_ros')
-    module.TransformBroadcaster = StandInBroadcaster
-    monkeypatch.setitem(sys.modules, 'tf2_ros', module)
-    StandInBroadcaster.created = []
-    return StandInBroadcaster
-
-
-def test_publish_tf_never_in_pair_mode(ros, aliked_models, stand_in_tf2):
-    """Pair mode's translation is a unit direction: no TF broadcaster, whatever tf2_ros says."""
-    node = ros.start(aliked_models, mode='pair', publish_tf=True)
-    assert node._tf is None and stand_in_tf2.created == []
-
-
-def test_publish_tf_stereo_only_with_a_metric_baseline(ros, aliked_models, stand_in_tf2):
-    """Stereo with the baseline in CameraInfo P goes to TF in metres; without it, it does not."""
-    baseline = 0.12
-    seq = samples.camera_motion_sequence(2, step=(baseline, 0.0, 0.0), yaw_deg=0.0)
-    h, w = seq.frames[0].shape[:2]
-    fx = float(seq.K[0, 0])
-    info0, info1 = _info(w, h, fx, 'left'), _info(w, h, fx, 'right')
-    info1.p[3] = -fx * baseline
-    ros.start(aliked_models, mode='stereo', publish_tf=True, sync_slop=0.01)
-    [broadcaster] = stand_in_tf2.created
-    ros.publish('/camera_info0', info0, CameraInfo)
-    ros.publish('/camera_info1', info1, CameraInfo)
-    ros.publish('/image0', _image(seq.frames[0], 'rgb8', 10.0, 'left'))
-    ros.publish('/image1', _image(seq.frames[1], 'rgb8', 10.0, 'right'))
-    ros.wait('pose', 1)
-    [sent] = broadcaster.sent
-    assert (sent.header.frame_id, sent.child_frame_id) == ('left', 'right_estimated')
-    t = sent.transform.translation
-    np.testing.assert_allclose([t.x, t.y, t.z], [baseline, 0, 0], atol=0.01)
-    info1.p[3] = 0.0  # no baseline: the pose has a unit-norm translation
-    ros.publish('/camera_info1', info1, CameraInfo)
-    time.sleep(0.5)  # the CameraInfo is cached before the next pair
-    ros.publish('/image0', _image(seq.frames[0], 'rgb8', 11.0, 'left'))
-    ros.publish('/image1', _image(seq.frames[1], 'rgb8', 11.0, 'right'))
-    poses = ros.wait('pose', 2)
-    assert len(poses) == 2 and len(broadcaster.sent) == 1
-    assert abs(np.linalg.norm(messages.decode_pose(poses[1])['position']) - 1.0) < 1e-6
-    time.sleep(0.5)
-    assert 'publish_tf: not broadcast' in _diag_values(ros)['_message']
-
-
-def test_diagnostics_name_the_device_and_the_model_set(ros, aliked_models):
-    """hardware_id is the inference device (what DiagnosticStatus means by it); model_dir a key."""
-    ros.start(aliked_models, mode='temporal')
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not _diag_values(ros):
-        time.sleep(0.1)
-    with ros.lock:
-        status = next(s for msg in ros.received['diagnostics'] for s in msg.status
-                      if s.name.startswith('lightglue:'))
-    assert status.hardware_id == 'openvino:CPU'
-    assert {kv.key: kv.value for kv in status.values}['model_dir'] == str(aliked_models)

@@ -24,6 +24,7 @@ from pathlib import Path
 from lightglue_ros.ros import bag_record
 from lightglue_ros.tools import demo_ros
 import numpy as np
+from test_node_tracking import assert_ids_follow_the_match
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,15 +112,7 @@ def _check_feature_tracks(outputs: dict, n_frames: int) -> None:
     for m in outputs['matches']:
         f = features[m['stamp1_ns']]
         assert len(f['feature_id']) == len(m['keypoints1']) > 100
-        dist = np.linalg.norm(f['uv'][:, None] - m['keypoints1'][None], axis=2)
-        j = dist.argmin(axis=1)
-        assert dist[np.arange(len(j)), j].max() < 1e-3
-        ref = features.get(m['stamp0_ns'])
-        if ref is not None:
-            ref_pos = dict(zip(ref['feature_id'].tolist(), ref['uv']))
-            known = [i for i, fid in enumerate(f['feature_id'].tolist()) if fid in ref_pos]
-            np.testing.assert_allclose([ref_pos[f['feature_id'][i]] for i in known],
-                                       m['keypoints0'][j[known]], atol=1e-3)
+        assert_ids_follow_the_match(f, m, features.get(m['stamp0_ns']))
         for fid in f['feature_id'].tolist():  # published from its second sighting on
             lengths[fid] = lengths.get(fid, 1) + 1
     values = np.array(list(lengths.values()))

@@ -52,6 +52,25 @@ def _collect_features(ros) -> list:
     return received
 
 
+def assert_ids_follow_the_match(f: dict, m: dict, ref: dict | None, min_known: int = 0):
+    """
+    Check one frame's features against its ~/matches message; return feature -> match index.
+
+    Each feature at pixel (u, v) is the image-1 end of a match, and where that match starts the
+    reference frame's features (when it published any) carry the same id.
+    """
+    dist = np.linalg.norm(f['uv'][:, None] - m['keypoints1'][None].astype(np.float64), axis=2)
+    j = dist.argmin(axis=1)
+    assert dist[np.arange(len(j)), j].max() < 1e-3
+    if ref is not None:
+        ref_pos = dict(zip(ref['feature_id'].tolist(), ref['uv']))
+        known = [i for i, fid in enumerate(f['feature_id'].tolist()) if fid in ref_pos]
+        assert len(known) > min_known
+        np.testing.assert_allclose([ref_pos[f['feature_id'][i]] for i in known],
+                                   m['keypoints0'][j[known]], atol=1e-3)
+    return j
+
+
 def _replay(ros, models, frames, focal: float, **overrides) -> tuple:
     """Start the node with ~/features, send CameraInfo and `frames`; return matches, features."""
     features = _collect_features(ros)
@@ -92,17 +111,7 @@ def test_feature_ids_follow_the_matches(ros, aliked_models, reference):
         assert (f['camera_id'] == 0).all()
         assert len(f['feature_id']) == len(m['keypoints1']) > 100  # each match, one feature
         assert len(set(f['feature_id'].tolist())) == len(f['feature_id'])  # ids are unique
-        # Pixel -> the match -> the reference's pixel -> the reference's id.
-        dist = np.linalg.norm(f['uv'][:, None] - m['keypoints1'][None].astype(np.float64), axis=2)
-        j = dist.argmin(axis=1)
-        assert dist[np.arange(len(j)), j].max() < 1e-3
-        ref = by_stamp.get(m['stamp0_ns'])
-        if ref is not None:
-            ref_pos = dict(zip(ref['feature_id'].tolist(), ref['uv']))
-            known = [i for i, fid in enumerate(f['feature_id'].tolist()) if fid in ref_pos]
-            assert len(known) > 50
-            np.testing.assert_allclose([ref_pos[f['feature_id'][i]] for i in known],
-                                       m['keypoints0'][j[known]], atol=1e-3)
+        j = assert_ids_follow_the_match(f, m, by_stamp.get(m['stamp0_ns']), min_known=50)
         xy = np.c_[f['uv'], np.ones(len(j))] @ np.linalg.inv(K).T
         np.testing.assert_allclose(f['xy'], xy[:, :2], atol=1e-5)
     # Velocities: the same id on consecutive frames, over the stamps' 1/30 s.
