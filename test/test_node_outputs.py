@@ -18,6 +18,7 @@ import sys
 import time
 import types
 
+from conftest import wait_until
 from lightglue_ros import messages
 from lightglue_ros.tools import samples
 import numpy as np
@@ -111,3 +112,17 @@ def test_diagnostics_name_the_device_and_the_model_set(ros, aliked_models):
                       if s.name.startswith('lightglue:'))
     assert status.hardware_id == 'openvino:CPU'
     assert {kv.key: kv.value for kv in status.values}['model_dir'] == str(aliked_models)
+
+
+def test_bf16_on_a_cpu_without_it_is_warned(ros, aliked_models, monkeypatch, capfd):
+    """Precision bf16 on a CPU without bf16 arithmetic: a warning saying to use f32."""
+    from lightglue_ros.runtime import cpu
+    zen3 = cpu.parse_cpuinfo('vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7R13\n'
+                             'flags\t\t: fpu sse2 avx avx2 fma\n', openvino_bf16=True)
+    monkeypatch.setattr(cpu, 'describe_cpu', lambda core=None: zen3)
+    ros.start(aliked_models, mode='temporal', precision='bf16')
+    assert wait_until(lambda: _diag_values(ros), 20)
+    assert _diag_values(ros)['cpu'] == 'AMD EPYC 7R13, AVX2, no native bf16'
+    err = capfd.readouterr().err
+    assert 'precision bf16 asked, but this CPU (AMD EPYC 7R13, AVX2, no native bf16) has no ' \
+        'bf16 arithmetic' in err, err

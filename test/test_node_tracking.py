@@ -236,3 +236,27 @@ def test_keyframes_give_observable_poses_at_30_hz(aliked_models):
     assert int(values['keyframes_taken']) < 15
     assert 'zero motion' not in values.get('pose', '') and 'zero motion' not in values['_message']
     assert len({p['frames'][0] for p in pairs}) < 15  # few references
+
+
+@pytest.mark.parametrize('reference', ['previous', 'keyframe'])
+def test_a_new_image_size_starts_a_new_sequence(ros, aliked_models, reference):
+    """
+    A camera switching from 320x240 to 480x360 starts a new sequence.
+
+    The first large frame is not matched with a small one: one CameraInfo serves both frames
+    of a temporal pair.
+    """
+    seq = samples.camera_motion_sequence(4, step=(0.01, 0.0, 0.0))
+    frames = [seq.frames[0][:240, :320], seq.frames[1][:240, :320],
+              seq.frames[2][:360, :480], seq.frames[3][:360, :480]]
+    ros.start(aliked_models, mode='temporal', pose_method='none', temporal_reference=reference)
+    messages_ = [_image(np.ascontiguousarray(frame), 'rgb8', 1.0 + k / RATE)
+                 for k, frame in enumerate(frames)]
+    for msg in messages_:  # the harness's queue holds them all: none dropped
+        ros.publish('/image0', msg)
+    got = ros.wait('matches', 2)
+    assert wait_until(lambda: _diag_values(ros).get('pairs_processed') == '2', timeout=30)
+    pairs = [(m['stamp0_ns'], m['stamp1_ns']) for m in map(messages.decode_matches, got)]
+    stamps = [messages.stamp_to_ns(msg.header.stamp) for msg in messages_]
+    assert pairs == [(stamps[0], stamps[1]), (stamps[2], stamps[3])], pairs
+    assert 'image0 size changed (320x240 -> 480x360): restarting' in _diag_values(ros)['_message']

@@ -100,11 +100,47 @@ def test_no_matches_starts_from_the_current_frame():
     assert tracker.reference.stamp_ns == 1 and (update.frame.ids == -1).all()
 
 
+def test_a_frame_whose_pose_failed_is_not_taken_as_keyframe():
+    """
+    The switch at frame 16 would take frame 8 (16 px back); its pose failed, so frame 7.
+
+    A frame the pose estimator refused has no known place in the trajectory: later poses
+    relative to it could not be chained. posed=None (no pose estimated) is no objection.
+    """
+    tracker = ReferenceTracker('keyframe', parallax_px=30.0, min_tracked=0.3)
+    frames = [_frame(k) for k in range(17)]
+    tracker.add(0, frames[0][0], None)
+    for k in range(1, 17):
+        posed = False if k == 8 else (None if k == 7 else True)
+        update = tracker.add(k, frames[k][0], _matches(frames[0], frames[k]), posed=posed)
+    assert update.new_reference and tracker.reference.stamp_ns == 7
+
+
+def test_a_scene_cut_starts_from_the_current_frame():
+    """
+    A scene cut makes the current frame the keyframe.
+
+    Frame 3 sees another scene (5 spurious matches with the keyframe): frame 3 becomes the
+    keyframe, not a candidate of the old scene whose parallax the spurious matches decide.
+    """
+    tracker = ReferenceTracker('keyframe', parallax_px=30.0, min_tracked=0.3)
+    frames = [_frame(k) for k in range(3)]
+    tracker.add(0, frames[0][0], None)
+    for k in (1, 2):
+        tracker.add(k, frames[k][0], _matches(frames[0], frames[k]), posed=True)
+    other = RNG.uniform(0, 600, (200, 2))
+    spurious = np.c_[np.arange(5), np.arange(5)]  # 2.5% tracked: a switch
+    update = tracker.add(3, other, spurious, posed=False)
+    assert update.new_reference and tracker.reference.stamp_ns == 3
+
+
 def test_reset_and_bad_settings():
     tracker = ReferenceTracker('keyframe')
     tracker.add(0, _frame(0)[0], None)
+    tracker.add(1, _frame(1)[0], _matches(_frame(0), _frame(1)))
+    assert (tracker.reference.stamp_ns, tracker.latest.stamp_ns) == (0, 1)
     tracker.reset()
-    assert tracker.reference is None
+    assert tracker.reference is None and tracker.latest is None
     assert tracker.add(1, _frame(1)[0], None).reference is None
     with pytest.raises(ValueError, match='previous or keyframe'):
         ReferenceTracker('oldest')

@@ -95,7 +95,7 @@ class MatcherCore(PairWorker):
         self._live_dirty = True
         self._infos, self._info_count, self._image_sizes = {}, {}, {}
         self._tracker = self._features = None  # temporal references, ~/features state
-        self.engine = self.pipeline = None
+        self.engine = self.pipeline = self.cpu = None
         self.matches_pub = self.pose_pub = self.debug_pub = self.diag_pub = None
         self.features_pub = None
         self._tf = None
@@ -235,6 +235,8 @@ class MatcherCore(PairWorker):
 
     # -- setup -------------------------------------------------------------------------------
     def _load_pipeline(self) -> None:
+        from lightglue_ros.runtime.cpu import bf16_advice
+        from lightglue_ros.runtime.cpu import describe_cpu
         from lightglue_ros.runtime.engine import Engine
         from lightglue_ros.runtime.pipeline import Pipeline
         conf = self.conf
@@ -249,6 +251,11 @@ class MatcherCore(PairWorker):
                              f'`lightglue-ros convert` writes it ({type(exc).__name__}: '
                              f'{exc}); re-run convert') from None
         self._default_max_keypoints = self.engine.extractor.conf.get('max_keypoints')
+        self.cpu = describe_cpu(self.engine.core)
+        if self.engine.precision == 'bf16' and self.engine.device == 'CPU':
+            advice = bf16_advice(self.cpu)
+            if advice:
+                self.get_logger().warning(advice)
         # No feature cache: every frame is extracted once anyway (temporal mode keeps the
         # previous frame's features), and keys like stamps can repeat across new images.
         self.pipeline = Pipeline(self.engine)
@@ -390,6 +397,8 @@ class MatcherCore(PairWorker):
         if self.mode == 'temporal' or self.conf['publish_features']:
             values['keyframe_rate_hz'] = f'{keyframe_hz:.2f}'
         values['model_dir'] = str(self.conf['model_dir'])
+        if self.cpu is not None:
+            values['cpu'] = self.cpu.label()
         values['image_reliability'] = ', '.join(i.describe() for i in self.inputs)
         with self._lock:
             values['camera_info'] = ', '.join(

@@ -50,13 +50,15 @@ class Param:
 
 
 PARAMETERS = (
-    Param('mode', 'temporal', 'temporal: each image0 frame is matched to the previous processed '
-          'one; stereo: two calibrated cameras (translation scaled by the baseline in the '
-          'camera_info P matrices); pair: two cameras with unknown extrinsics', choices=MODES),
+    Param('mode', 'temporal', 'temporal: each image0 frame is matched with an earlier one '
+          '(temporal_reference); stereo: two calibrated cameras (translation scaled by the '
+          'baseline in the camera_info P matrices); pair: two cameras with unknown extrinsics',
+          choices=MODES),
     Param('model_dir', 'models/aliked', 'model set directory written by `lightglue-ros convert`'),
     Param('device', 'CPU', 'OpenVINO device', choices=('CPU', 'GPU', 'NPU', 'AUTO')),
-    Param('precision', 'f32', 'matcher inference precision (bf16: AMX CPUs, ~2.5x faster, '
-          '98-99.5% identical matches)', choices=('f32', 'bf16', 'f16')),
+    Param('precision', 'f32', 'matcher inference precision (bf16: CPUs with AMX or AVX-512 '
+          'BF16, 1.5-2.5x faster, 98-99.5% identical matches; warned elsewhere)',
+          choices=('f32', 'bf16', 'f16')),
     Param('threads', 0, 'CPU threads for inference and the ALIKED descriptor head (0: all cores)',
           low=0, high=256),
     Param('cache_dir', '', 'OpenVINO compiled-model cache directory (empty: none)'),
@@ -91,10 +93,11 @@ PARAMETERS = (
           'apply), rectified (the left 3x3 of CameraInfo P applies, no distortion); auto: '
           'rectified in stereo mode, raw in temporal and pair modes',
           choices=('auto', 'raw', 'rectified')),
-    Param('temporal_reference', 'previous', 'temporal: what each frame is matched with: '
-          'previous (the frame before; at 30 Hz pairs barely move), keyframe (the current '
-          'keyframe; a recent frame becomes the keyframe once the median parallax exceeds '
-          'keyframe_parallax_px or fewer than keyframe_min_tracked of its points match)',
+    Param('temporal_reference', 'keyframe', 'temporal: what each frame is matched with: '
+          'keyframe (the current keyframe; a recent frame with a pose becomes the keyframe '
+          'once the median parallax exceeds keyframe_parallax_px or fewer than '
+          'keyframe_min_tracked of its points match), previous (the frame before; at 30 Hz '
+          'pairs barely move)',
           choices=('previous', 'keyframe'), live=True),
     Param('keyframe_parallax_px', 30.0, 'temporal, keyframe: median image motion of the '
           'matches (pixels) beyond which a new keyframe is taken', low=1.0, high=2000.0,

@@ -124,7 +124,7 @@ class PairWorker:
         track = None
         if self.mode == 'temporal':
             track = self._tracker.add(frame1.stamp_ns, feats1['keypoints'], result['matches'],
-                                      frame1)
+                                      frame1, posed=None if pose is None else pose.ok)
         elif self.mode == 'stereo' and conf['publish_features']:
             track = self._track_left(frame0)
         if conf['publish_features'] and track is not None:
@@ -154,27 +154,35 @@ class PairWorker:
 
     def _reference(self, frame: Frame) -> Frame | None:
         """Temporal: return what `frame` is matched with (None: it starts a sequence)."""
-        reference = self._tracker.reference
-        if reference is not None and reference.stamp_ns > frame.stamp_ns:
+        reference, latest = self._tracker.reference, self._tracker.latest
+        if latest is not None and latest.stamp_ns > frame.stamp_ns:
             self.warn('stamps', 'image0 stamps went backwards '
-                      f'({reference.stamp_ns} -> {frame.stamp_ns} ns): restarting the '
+                      f'({latest.stamp_ns} -> {frame.stamp_ns} ns): restarting the '
                       'sequence (a replayed bag looping?)')
+            reference = None
+        elif reference is not None and reference.payload.image.shape[:2] != frame.image.shape[:2]:
+            # One CameraInfo serves both frames of a temporal pair: across a resolution
+            # change it would be wrong for one of them.
+            self.warn('size', 'image0 size changed ({1}x{0} -> {3}x{2}): restarting the '
+                      'sequence'.format(*reference.payload.image.shape[:2],
+                                        *frame.image.shape[:2]))
             reference = None
         if reference is None:
             self._tracker.reset()
             self._features.reset()
             self._tracker.add(frame.stamp_ns, frame.features['keypoints'], None, frame)
             return None
-        if reference.stamp_ns == frame.stamp_ns:
-            self.warn('stamps', f'image0 stamps repeat ({reference.stamp_ns} ns): matching '
+        if latest.stamp_ns == frame.stamp_ns:
+            self.warn('stamps', f'image0 stamps repeat ({latest.stamp_ns} ns): matching '
                       'frames in arrival order; the driver should stamp each frame')
         return reference.payload
 
     def _track_left(self, left: Frame):
         """Stereo ~/features: match the left frame with its reference too; return the update."""
-        reference = self._tracker.reference
-        if reference is not None and reference.stamp_ns >= left.stamp_ns:
-            reference = None  # stamps went backwards or repeat: a new sequence
+        reference, latest = self._tracker.reference, self._tracker.latest
+        if reference is not None and (latest.stamp_ns >= left.stamp_ns or
+                                      reference.payload.image.shape[:2] != left.image.shape[:2]):
+            reference = None  # stamps went backwards or repeat, or a new size: a new sequence
         if reference is None:
             self._tracker.reset()
             self._features.reset()

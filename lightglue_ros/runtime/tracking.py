@@ -37,6 +37,9 @@ import numpy as np
 
 REFERENCES = ('previous', 'keyframe')
 CANDIDATE_SHARE = 0.5  # a new keyframe needs this share of parallax_px to the current frame
+# A candidate keyframe shares at least this many matched points with the current frame: fewer
+# (a scene cut, a few spurious matches) make its parallax meaningless.
+CANDIDATE_MIN_SHARED = 20
 
 
 @dataclass
@@ -47,6 +50,7 @@ class TrackedFrame:
     keypoints: np.ndarray  # (N, 2) pixels
     ids: np.ndarray  # (N,) int64, -1: not (yet) tracked
     payload: object = None  # the caller's (features, image, message...)
+    posed: bool | None = None  # its pose with its reference succeeded (None: not estimated)
     # For each reference keypoint, the index of the matching keypoint of this frame (-1: none).
     from_reference: np.ndarray | None = None
 
@@ -93,22 +97,28 @@ class ReferenceTracker:
     def reset(self) -> None:
         """Forget the reference (a new sequence starts); ids keep counting up."""
         self.reference: TrackedFrame | None = None
+        self.latest: TrackedFrame | None = None  # the last frame added (stamps go on from it)
         self._history: list[TrackedFrame] = []  # frames matched with the reference, oldest first
         self._lengths = {}
 
     def add(self, stamp_ns: int, keypoints: np.ndarray, matches: np.ndarray | None,
-            payload: object = None) -> TrackUpdate:
+            payload: object = None, posed: bool | None = None) -> TrackUpdate:
         """
         Register a frame matched with the current reference; return the decision.
 
         :param keypoints: (N, 2) keypoints of the frame (the positions published for it).
         :param matches: (M, 2) indices (reference keypoint, this frame's keypoint); None when
             there was no reference (the first frame, or after `reset`).
+        :param posed: whether the frame's pose with its reference succeeded (None: no pose was
+            estimated). A frame whose pose failed becomes the keyframe only when no frame with
+            a pose qualifies: the poses of later frames are relative to the keyframe, and a
+            back end can place a keyframe only if its own pose is known.
         """
         keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
         ids = np.full(len(keypoints), -1, np.int64)
         reference = self.reference
-        frame = TrackedFrame(int(stamp_ns), keypoints, ids, payload)
+        frame = TrackedFrame(int(stamp_ns), keypoints, ids, payload, posed)
+        self.latest = frame
         if reference is None or matches is None:
             self.reference, self._history = frame, []
             self.keyframes += 1
@@ -152,11 +162,17 @@ class ReferenceTracker:
         return lengths
 
     def _candidate(self, frame: TrackedFrame) -> TrackedFrame:
-        """Return the next keyframe: recent, yet with enough parallax to `frame`."""
+        """
+        Return the next keyframe: recent, yet with enough parallax to `frame`.
+
+        Candidates are the frames matched with the keyframe since it was taken, newest first;
+        one whose pose failed, or that shares fewer than CANDIDATE_MIN_SHARED points with
+        `frame`, is passed over. Without any candidate, `frame` itself.
+        """
         best, best_parallax = frame, -1.0
         for older in reversed(self._history):
             both = (older.from_reference >= 0) & (frame.from_reference >= 0)
-            if not both.any():
+            if older.posed is False or both.sum() < CANDIDATE_MIN_SHARED:
                 continue
             parallax = _median_motion(older.keypoints[older.from_reference[both]],
                                       frame.keypoints[frame.from_reference[both]])

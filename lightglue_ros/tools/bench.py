@@ -41,6 +41,8 @@ import time
 
 import cv2
 from lightglue_ros.ros.bag_record import list_images
+from lightglue_ros.runtime.cpu import bf16_advice
+from lightglue_ros.runtime.cpu import describe_cpu
 from lightglue_ros.runtime.engine import Engine
 from lightglue_ros.runtime.extractors import create_extractor
 from lightglue_ros.runtime.matcher import AdaptiveMatcher
@@ -469,17 +471,12 @@ def parity_summary(rows: list) -> list:
     return out
 
 
-def environment(args) -> dict:
-    """Describe the machine and the tool versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {'cpu': cpu, 'cores': os.cpu_count(), 'threads': args.threads,
+def environment(args, core) -> dict:
+    """Describe the machine (CPU model, vector ISA, bf16 support) and the tool versions."""
+    cpu = describe_cpu(core)
+    return {'cpu': cpu.model or cpu.vendor or platform.machine(), 'isa': cpu.isa,
+            'native_bf16': cpu.native_bf16, 'openvino_bf16': cpu.openvino_bf16,
+            'bf16_advice': bf16_advice(cpu), 'cores': os.cpu_count(), 'threads': args.threads,
             'openvino': ov.get_version(), 'python': platform.python_version(),
             'load_average': os.getloadavg() if hasattr(os, 'getloadavg') else None}
 
@@ -498,7 +495,7 @@ def run_bench(args) -> int:
     started = time.perf_counter()
     ctx = Context(args)
     statics, static_note = static_models(args, ctx.manifest, size, ctx.core)
-    report = {'environment': environment(args), 'models': str(args.models),
+    report = {'environment': environment(args, ctx.core), 'models': str(args.models),
               'repeat': args.repeat, 'keypoints': args.keypoints, 'size': f'{size[0]}x{size[1]}',
               'reference': ctx.reference_note, 'static': static_note}
     report['matcher'], report['peaks'] = matcher_section(ctx, pairs)

@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(subparsers)
     from lightglue_ros.tools.bench import add_bench_parser
     add_bench_parser(subparsers)
+    from lightglue_ros.tools.bench_node import add_bench_node_parser
+    add_bench_node_parser(subparsers)
     from lightglue_ros.tools.stream_check import add_stream_check_parser
     add_stream_check_parser(subparsers)
     from lightglue_ros.tools.stress import add_stress_parser
