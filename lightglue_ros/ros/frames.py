@@ -72,7 +72,7 @@ class Frame:
     """A decoded image with what the worker needs to match and publish it."""
 
     camera: int
-    msg: object
+    header: object  # std_msgs/Header of the image message (not the message: its pixels go)
     image: np.ndarray
     stamp_ns: int
     frame_id: str

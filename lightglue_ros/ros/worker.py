@@ -87,7 +87,9 @@ class PairWorker:
         stamp = stamp_ns(msg)
         if stamp is None:
             raise ValueError(f'skipping a frame on {where}: no header stamp')
-        return Frame(camera, msg, image, stamp, msg.header.frame_id, {})
+        # The header only: frames kept as references (up to a keyframe's 30 candidates)
+        # then hold the decoded pixels once, not the message's data as well.
+        return Frame(camera, msg.header, image, stamp, msg.header.frame_id, {})
 
     def process(self, job: tuple) -> None:
         """Decode, extract, match, estimate the pose and publish one frame or pair."""
@@ -115,7 +117,7 @@ class PairWorker:
             kpts1 = kpts1.copy()  # the cached features of frame 1 stay unrefined
             kpts1[m[:, 1]] = out.kpts1
             refined = int(out.refined.sum())
-        stamp0, stamp1 = frame0.msg.header.stamp, frame1.msg.header.stamp
+        stamp0, stamp1 = frame0.header.stamp, frame1.header.stamp
         frame_id = frame0.frame_id or self._info_frame(0)
         self.matches_pub.publish(messages.encode_matches(
             feats0['keypoints'], kpts1, result['matches'], result['scores'],
@@ -217,7 +219,7 @@ class PairWorker:
             observations.append((camera_id, view_ids[keep], model.undistort(pixels[keep]),
                                  pixels[keep]))
         frame = frames[camera]
-        self.features_pub.publish(self._features.message(frame.msg.header, frame.stamp_ns,
+        self.features_pub.publish(self._features.message(frame.header, frame.stamp_ns,
                                                          observations))
 
     def _track_figures(self, track) -> dict:

@@ -17,16 +17,20 @@
 
 Each frame, in time order, is matched with the reference that `ReferenceTracker` chooses
 (``previous`` or ``keyframe``); `relative_pose` (method 'auto') gives X1 = R X0 + t and the
-frame's world pose is the reference's composed with that motion. Monocular only (stereo is out
-of scope for now): t has unit norm, so each pair takes its scale from the ground-truth distance
-between its two frames, and the estimate is aligned to the ground truth in SE(3) without scale
-correction. A pair the estimator flags keeps its rotation if known (else the identity) with
-zero translation and counts as failed. Metrics come from `evo` (GPL-3.0, the test extra,
+frame's world pose is the reference's composed with that motion. Monocular: t has unit norm,
+so each pair takes its scale from the ground-truth distance between its two frames. Stereo (a
+KITTI folder with image_1/, rectified): metric, no ground truth used after the first pose: the
+reference's left keypoints matched in its right image are triangulated with the calibrated
+baseline and PnP against the current left frame gives R and t in metres (`eval_stereo`). Both
+are aligned to the ground truth in SE(3) without scale correction. A pair the estimator flags
+keeps its rotation if known (else the identity; stereo: the identity) with zero translation
+and counts as failed. Metrics come from `evo` (GPL-3.0, the test extra,
 imported only here): ATE RMSE of the translation, RPE over consecutive frames (translation in
 m, rotation in degrees).
 
 Layouts, detected from the folder: KITTI (``image_0/*.png``, ``poses*.txt`` 3x4 camera-to-world
-per frame, ``times*.txt`` seconds, ``calib*K*.txt``) and TUM (``groundtruth.txt`` with
+per frame, ``times*.txt`` seconds, ``calib*K*.txt`` or ``calib.txt``; stereo with ``image_1/``
+and ``calib.txt``'s P1 or ``--baseline``) and TUM (``groundtruth.txt`` with
 ``timestamp tx ty tz qx qy qz qw`` camera-to-world, images in ``rgb/`` or ``images/`` named by
 timestamp, associated by the nearest ground-truth stamp within 20 ms, ``K.txt``).
 """
@@ -43,6 +47,8 @@ from lightglue_ros.geometry import relative_pose
 from lightglue_ros.runtime.tracking import REFERENCES
 from lightglue_ros.runtime.tracking import ReferenceTracker
 from lightglue_ros.tools.common import UsageError
+from lightglue_ros.tools.eval_stereo import pnp_motion
+from lightglue_ros.tools.eval_stereo import stereo_points
 from lightglue_ros.tools.evaluate import SiftMatcher
 from lightglue_ros.tools.sequences import load_sequence
 from lightglue_ros.tools.sequences import Sequence
@@ -56,6 +62,10 @@ DEFAULT_REFERENCES = 'previous,keyframe'
 SCALE_NOTE = ('monocular: each pair takes its translation scale from the ground truth (the '
               'distance between its two frames); estimates are aligned to the ground truth in '
               'SE(3), without scale correction')
+STEREO_NOTE = ('stereo: metric motion from the rectified left-right pair (reference points '
+               'triangulated with the calibrated baseline, PnP + RANSAC against the current '
+               'frame), no ground-truth scale; images assumed rectified; estimates are aligned '
+               'to the ground truth in SE(3), without scale correction')
 
 
 @dataclasses.dataclass
@@ -74,7 +84,8 @@ class PoseChain:
     Chain relative poses frame by frame with the tracker's reference choice.
 
     Only the tracker keeps features (its reference and keyframe candidates), so memory stays
-    bounded on long sequences.
+    bounded on long sequences. On a stereo sequence the features also carry `points3d` (N, 3)
+    (`stereo_points`, NaN where none) and the motion comes from PnP in metres.
 
     :param match: (features0, features1) -> (M, 2) keypoint indices of matches.
     :param reference: ``previous`` or ``keyframe`` (`ReferenceTracker`).
@@ -100,6 +111,9 @@ class PoseChain:
             return
         j, feats0 = ref.payload['index'], ref.payload['feats']
         matches = np.asarray(self.match(feats0, feats1), np.int64).reshape(-1, 2)
+        if sequence.stereo:
+            self._add_stereo(i, j, feats0, feats1, matches)
+            return
         result = relative_pose(feats0['keypoints'][matches[:, 0]],
                                feats1['keypoints'][matches[:, 1]], camera, camera,
                                method='auto')
@@ -111,11 +125,28 @@ class PoseChain:
             self.failed += 1
             motion[:3, :3] = result.R if result.rotation_known else np.eye(3)
         self.poses[i] = self.poses[j] @ np.linalg.inv(motion)
-        tracker.add(stamp, feats1['keypoints'], matches, {'index': i, 'feats': feats1})
+        tracker.add(stamp, feats1['keypoints'], matches, {'index': i, 'feats': feats1},
+                    posed=bool(result.ok))
         self.per_pair.append({'frame': i, 'reference': j, 'matches': len(matches),
                               'ok': bool(result.ok), 'reason': result.reason,
                               'model': result.model, 'inliers': int(result.n_inliers),
                               'gt_distance_m': scale})
+
+    def _add_stereo(self, i: int, j: int, feats0: dict, feats1: dict,
+                    matches: np.ndarray) -> None:
+        """Frame `i` from reference `j` by PnP on `j`'s stereo points: metric, no ground truth."""
+        result = pnp_motion(feats0['points3d'][matches[:, 0]], feats1['keypoints'][matches[:, 1]],
+                            self.sequence.camera.K)
+        motion = np.eye(4)  # camera j -> camera i: X_i = R X_j + t
+        motion[:3, :3], motion[:3, 3] = result.R, result.t
+        self.failed += not result.ok
+        self.poses[i] = self.poses[j] @ np.linalg.inv(motion)
+        self.tracker.add(int(self.sequence.stamps_ns[i]), feats1['keypoints'], matches,
+                         {'index': i, 'feats': feats1}, posed=bool(result.ok))
+        self.per_pair.append({'frame': i, 'reference': j, 'matches': len(matches),
+                              'ok': bool(result.ok), 'reason': result.reason, 'model': 'pnp',
+                              'points3d': result.n_points, 'inliers': result.n_inliers,
+                              'distance_m': float(np.linalg.norm(result.t))})
 
     def result(self) -> ChainResult:
         """Return the chained poses and counts."""
@@ -129,7 +160,8 @@ def chain_poses(sequence: Sequence, features: Callable[[int], dict],
     """
     Chain the whole sequence with one reference (see `PoseChain`).
 
-    :param features: frame index -> dict with `keypoints` (N, 2) original pixels.
+    :param features: frame index -> dict with `keypoints` (N, 2) original pixels (stereo:
+        and `points3d` (N, 3), see `stereo_points_of`).
     """
     chain = PoseChain(sequence, match, reference, **tracker_options)
     for i in range(len(sequence.stamps_ns)):
@@ -155,14 +187,20 @@ def trajectory_metrics(sequence: Sequence, poses: np.ndarray) -> tuple[dict, np.
     Also `end_error_m`: the last frame's position error before alignment (the estimate
     starts at the first ground-truth pose).
 
-    :return: the figures and the (N, 3) estimated positions after SE(3) alignment.
+    :return: the figures and the (N, 3) estimated positions after SE(3) alignment (unaligned if
+        either path is degenerate for it: a straight line or a single point; logged).
     """
     metrics, PoseTrajectory3D, Unit = _evo()
     out = {'end_error_m': np.linalg.norm(poses[-1][:3, 3] - sequence.poses[-1][:3, 3])}
     seconds = sequence.stamps_ns * 1e-9
     truth = PoseTrajectory3D(poses_se3=list(sequence.poses), timestamps=seconds)
     estimate = PoseTrajectory3D(poses_se3=list(poses), timestamps=seconds)
-    estimate.align(truth, correct_scale=False)
+    from evo.core.geometry import GeometryException
+    try:
+        estimate.align(truth, correct_scale=False)
+    except GeometryException as exc:  # Umeyama needs a path that is not a line or a point
+        logger.warning('no SE(3) alignment (%s): ATE and RPE of the estimate as chained from '
+                       'the first ground-truth pose', exc)
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((truth, estimate))
     out['ate_rmse_m'] = ape.get_statistic(metrics.StatisticsType.rmse)
@@ -220,7 +258,8 @@ def evaluate_sequence(sequence: Sequence, frontends: dict, references: list[str]
     """
     Chain and score every method x reference; each frame is extracted once per method.
 
-    :param frontends: method name -> object with `extract(image)` and `match(f0, f1)`.
+    :param frontends: method name -> object with `extract(image)` and `match(f0, f1)`; on a
+        stereo sequence they also extract the right image and match it with the left one.
     :param tracker_options: `ReferenceTracker` settings besides the reference (defaults: its).
     :return: {method: {reference: figures + pairs, failed_pairs, keyframes, seconds (the
         method's, all references), per_pair, positions_aligned}}.
@@ -233,6 +272,8 @@ def evaluate_sequence(sequence: Sequence, frontends: dict, references: list[str]
                   for reference in references}
         for i, path in enumerate(sequence.images):
             feats = frontend.extract(read_image(path))
+            if sequence.stereo:
+                feats['points3d'] = stereo_points_of(sequence, frontend, feats, i)
             for chain in chains.values():
                 chain.add(i, feats)
         seconds = time.perf_counter() - start
@@ -249,16 +290,27 @@ def evaluate_sequence(sequence: Sequence, frontends: dict, references: list[str]
     return results
 
 
+def stereo_points_of(sequence: Sequence, frontend, feats: dict, i: int) -> np.ndarray:
+    """Return (N, 3) stereo points of frame `i`'s left keypoints (`stereo_points`)."""
+    from lightglue_ros.runtime.pipeline import read_image
+    right = frontend.extract(read_image(sequence.images_right[i]))
+    matches = np.asarray(frontend.match(feats, right), np.int64).reshape(-1, 2)
+    return stereo_points(feats['keypoints'], right['keypoints'], matches, sequence.camera.K,
+                         sequence.baseline_m)
+
+
 def format_table(sequence: Sequence, results: dict) -> str:
     """Return the printed table: one row per method x reference."""
     head = (f'{"method":<15}{"reference":<11}{"ATE m":>8}{"RPE t m":>9}{"(mean)":>8}'
             f'{"RPE r deg":>11}{"(mean)":>8}{"pairs":>7}{"failed":>8}{"keyframes":>11}')
-    lines = [f'{sequence.name} ({sequence.layout}, {len(sequence.images)} frames; RMSE, RPE '
+    kind = (f'{sequence.layout} stereo, baseline {sequence.baseline_m:.3f} m'
+            if sequence.stereo else sequence.layout)
+    lines = [f'{sequence.name} ({kind}, {len(sequence.images)} frames; RMSE, RPE '
              'over consecutive frames)', head]
     for method, by_reference in results.items():
         for reference, r in by_reference.items():
-            lines.append(f'{method:<15}{reference:<11}{r["ate_rmse_m"]:>8.3f}'
-                         f'{r["rpe_trans_rmse_m"]:>9.3f}{r["rpe_trans_mean_m"]:>8.3f}'
+            lines.append(f'{method:<15}{reference:<11}{r["ate_rmse_m"]:>8.4f}'
+                         f'{r["rpe_trans_rmse_m"]:>9.4f}{r["rpe_trans_mean_m"]:>8.4f}'
                          f'{r["rpe_rot_rmse_deg"]:>11.3f}{r["rpe_rot_mean_deg"]:>8.3f}'
                          f'{r["pairs"]:>7}{r["failed_pairs"]:>8}{r["keyframes"]:>11}')
     return '\n'.join(lines)
@@ -304,6 +356,10 @@ def add_sequence_args(p) -> None:
                    help='--sequence: intrinsics (default: the K.txt / calib*K*.txt there)')
     p.add_argument('--distortion', type=float, nargs=5, metavar=('K1', 'K2', 'P1', 'P2', 'K3'),
                    help='--sequence: plumb_bob distortion of the images (default none)')
+    p.add_argument('--mono', action='store_true',
+                   help='--sequence: use the left images only even if image_1/ is there')
+    p.add_argument('--baseline', type=float, metavar='METRES',
+                   help='--sequence: stereo baseline (default: from KITTI calib.txt, P0 and P1)')
     p.add_argument('--plot', type=Path, help='--sequence: write a top view (x-z) PNG here')
 
 
@@ -325,14 +381,16 @@ def run_sequence_eval(args) -> int:
         raise UsageError(f'--limit must be at least 2 frames with --sequence, got {args.limit}')
     methods = _choices(args.sequence_methods, SEQUENCE_METHODS, '--sequence-methods')
     references = _choices(args.references, REFERENCES, '--references')
-    sequence = load_sequence(args.sequence, args.K, args.distortion, args.limit)
+    sequence = load_sequence(args.sequence, args.K, args.distortion, args.limit,
+                             mono=args.mono, baseline=args.baseline)
     _evo()  # fail before the model loads
     frontends = {}
     if 'lightglue_ros' in methods:
         frontends['lightglue_ros'] = EngineFrontend(make_pipeline(args))
     if 'sift' in methods:
         frontends['sift'] = SiftFrontend()
-    print(SCALE_NOTE)
+    note = STEREO_NOTE if sequence.stereo else SCALE_NOTE
+    print(note)
     results = evaluate_sequence(sequence, frontends, references)
     print(format_table(sequence, results))
     if args.plot:
@@ -346,7 +404,8 @@ def run_sequence_eval(args) -> int:
                              'K': sequence.camera.K.tolist(),
                              'distortion': list(args.distortion or []),
                              'models': str(args.models), 'precision': args.precision,
-                             'scale': SCALE_NOTE}}
+                             'stereo': sequence.stereo, 'baseline_m': sequence.baseline_m,
+                             'scale': note}}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + '\n')
         print(f'wrote {args.json}')

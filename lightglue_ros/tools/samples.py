@@ -440,3 +440,57 @@ def read_ground_truth(path: Path | str) -> dict:
     truth['stamps_ns'] = np.array(truth['stamps_ns'], np.int64)
     truth['json'] = path
     return truth
+
+
+def stereo_motion_sequence(n_frames: int = 16, baseline: float = 0.3,
+                           step: tuple = (0.01, 0.0, 0.045), yaw_deg: float = 0.75,
+                           photo: str = 'astronaut', foreground: tuple = ('coffee', 'chelsea'),
+                           size: tuple = (640, 480), focal: float = 500.0
+                           ) -> tuple[CameraSequence, list]:
+    """
+    Render a rectified stereo rig driving an arc through `camera_motion_sequence`'s scene.
+
+    Frame i is turned i * `yaw_deg` to the right about the vertical, and frame i + 1 is `step`
+    (metres, in frame i's axes: x right, y down, z forward) from frame i, so the left camera
+    drives an arc (4.6 cm per frame by default), not a line, and an SE(3) alignment of the
+    trajectory is well posed. Deterministic.
+
+    :param baseline: metres between the cameras; the right camera is at x = +baseline in the
+        left camera's axes (KITTI's camera 1), with the same orientation.
+    :return: (left CameraSequence with K and world-to-camera poses, world = frame 0's left
+        camera; the right camera's frames).
+    """
+    if n_frames < 1:
+        raise ValueError(f'n_frames must be >= 1, got {n_frames}')
+    width, height = size
+    kmat = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
+    planes = _scene(photo, tuple(foreground))
+    poses = np.tile(np.eye(4), (2, n_frames, 1, 1))  # left, right
+    centre = np.zeros(3)
+    for i in range(n_frames):
+        rot = _rot_y(i * yaw_deg)  # camera-to-world
+        for side, offset in enumerate((0.0, baseline)):
+            poses[side, i, :3, :3] = rot.T
+            poses[side, i, :3, 3] = -rot.T @ (centre + rot @ [offset, 0.0, 0.0])
+        centre = centre + rot @ np.asarray(step, np.float64)
+    left, right = ([render_view(planes, kmat, pose, (width, height))[0] for pose in side]
+                   for side in poses)
+    return CameraSequence(left, kmat, poses[0]), right
+
+
+def write_stereo_sample(folder: Path | str, n_frames: int = 16, baseline: float = 0.3,
+                        **motion) -> Path:
+    """
+    Write `stereo_motion_sequence` as a KITTI stereo folder with exact ground truth.
+
+    image_0/ (left) and image_1/ (right) PNGs, poses.txt (camera-to-world, world = frame 0's
+    left camera), times.txt (10 Hz) and calib.txt (P0, P1 with P1[0, 3] = -fx * baseline), for
+    `lightglue-ros eval --sequence`.
+
+    :param motion: more `stereo_motion_sequence` arguments (step, yaw_deg, size, ...).
+    :return: the folder.
+    """
+    from lightglue_ros.tools.sequences import write_kitti_sequence
+    left, right = stereo_motion_sequence(n_frames, baseline, **motion)
+    return write_kitti_sequence(folder, left.frames, np.linalg.inv(left.poses), left.K,
+                                frames_right=right, baseline=baseline)
