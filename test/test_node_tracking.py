@@ -14,6 +14,8 @@
 
 """The node's temporal references and ~/features, followed through ~/matches (real DDS)."""
 
+from collections import Counter
+import re
 import threading
 
 from conftest import wait_until
@@ -209,7 +211,7 @@ def _poses_at_30_hz(models, seq, reference: str) -> tuple[list, dict]:
         harness.close()
 
 
-def test_keyframes_give_observable_poses_at_30_hz(aliked_models):
+def test_keyframes_give_observable_poses_at_30_hz(aliked_models, capfd):
     """
     A slow camera at 30 Hz (1 cm sideways, 1 cm forward, 0.1 degree per frame).
 
@@ -220,7 +222,10 @@ def test_keyframes_give_observable_poses_at_30_hz(aliked_models):
     degree, and never "zero motion".
     """
     seq = samples.camera_motion_sequence(60, step=(0.005, 0.0, 0.01), yaw_deg=0.1)
-    results = {ref: _poses_at_30_hz(aliked_models, seq, ref) for ref in ('previous', 'keyframe')}
+    results, logs = {}, {}
+    for ref in ('previous', 'keyframe'):
+        results[ref] = _poses_at_30_hz(aliked_models, seq, ref)
+        logs[ref] = capfd.readouterr().err  # the node's warnings: one per refused pose
     rot, direction, share = {}, {}, {}
     for ref, (pairs, _) in results.items():
         with_pose = [p for p in pairs if p['rot_err_deg'] is not None]
@@ -234,7 +239,14 @@ def test_keyframes_give_observable_poses_at_30_hz(aliked_models):
     assert rot['keyframe'] <= 0.5 * rot['previous']
     assert direction['keyframe'] < 1.0
     assert int(values['keyframes_taken']) < 15
-    assert 'zero motion' not in values.get('pose', '') and 'zero motion' not in values['_message']
+    # Every refused pose is logged with its reason (one line per pair without a pose), and
+    # none of keyframe's says "zero motion".
+    reasons = {ref: Counter(re.findall(r'no pose for the pair at \d+ ns: ([a-z -]+)', log))
+               for ref, log in logs.items()}
+    print('refused poses by reason:', reasons)
+    for ref, (pairs, _) in results.items():
+        assert sum(reasons[ref].values()) == sum(p['rot_err_deg'] is None for p in pairs), ref
+    assert reasons['keyframe']['zero motion'] == 0, reasons
     assert len({p['frames'][0] for p in pairs}) < 15  # few references
 
 
