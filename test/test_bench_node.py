@@ -59,7 +59,9 @@ def test_bench_node_table_and_json(aliked_models, tmp_path, capsys):
     pairs = result['pairs']
     assert len(pairs) == fast['pairs']
     known = [(i, j) for i, j in pairs if i is not None]
-    assert all(0 <= i < 40 and 0 <= j < 40 and i != j for i, j in known), pairs
+    # Frame indices into the probe's 40-frame pan (a reference from the rate before can show
+    # the same image: each rate restarts the pan).
+    assert all(0 <= i < 40 and 0 <= j < 40 for i, j in known), pairs
     assert result['engine']['pairs'] == len(known) > 0
     sustained = max(slow['pairs_per_s'], fast['pairs_per_s'])
     assert result['sustained_pairs_per_s'] == sustained

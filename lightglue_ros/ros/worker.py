@@ -16,10 +16,14 @@
 The worker side of the `lightglue` node: decode, extract, match, estimate the pose, publish.
 
 A mixin of `MatcherCore`: one worker thread takes jobs (a frame, or a synchronized pair) from
-the latest-wins queue and runs them, so the executor never blocks on inference. A bad message
-is reported (throttled warning + diagnostics) and skipped.
+the latest-wins queue and runs them, so the executor never blocks on inference; it publishes
+the matches and hands the pair to a finisher thread (pose, debug image, diagnostics figures),
+so the next frame is extracted while the last pose is estimated. A bad message is reported
+(throttled warning + diagnostics) and skipped.
 """
 
+import queue
+import threading
 import time
 import traceback
 
@@ -44,17 +48,36 @@ class PairWorker:
     """The worker thread's job: process one frame or pair, publish, report problems."""
 
     def _work(self) -> None:
+        """Run jobs from the queue until it closes; the finisher thread ends with it."""
+        self._finishing = queue.Queue(maxsize=1)
+        finisher = threading.Thread(target=self._finish_loop, name='lightglue_finisher')
+        finisher.start()
+        try:
+            while True:
+                job = self.queue.get()
+                if job is None:
+                    return
+                self._run(self.process, job)
+        finally:
+            self._finishing.put(None)
+            finisher.join()
+
+    def _finish_loop(self) -> None:
         while True:
-            job = self.queue.get()
+            job = self._finishing.get()
             if job is None:
                 return
-            try:
-                self.process(job)
-            except ValueError as exc:  # bad input: report and go on with the next frame
-                self.warn('input', str(exc))
-            except Exception as exc:  # a bug must not stop the node either
-                self.warn('internal', f'{type(exc).__name__}: {exc}',
-                          detail=traceback.format_exc())
+            self._run(self._finish, *job)
+
+    def _run(self, function, *args) -> None:
+        """Call `function`; report bad input and bugs instead of stopping the thread."""
+        try:
+            function(*args)
+        except ValueError as exc:  # bad input: report and go on with the next frame
+            self.warn('input', str(exc))
+        except Exception as exc:  # a bug must not stop the node either
+            self.warn('internal', f'{type(exc).__name__}: {exc}',
+                      detail=traceback.format_exc())
 
     def warn(self, key: str, text: str, detail: str | None = None,
              on_change: bool = True) -> None:
@@ -92,7 +115,7 @@ class PairWorker:
         return Frame(camera, msg.header, image, stamp, msg.header.frame_id, {})
 
     def process(self, job: tuple) -> None:
-        """Decode, extract, match, estimate the pose and publish one frame or pair."""
+        """Decode, extract, match and publish one frame or pair; hand it to the finisher."""
         started = time.perf_counter()
         conf = self._apply_live()
         frames = [self._decode(camera, msg) for camera, msg in enumerate(job)]
@@ -122,19 +145,33 @@ class PairWorker:
         self.matches_pub.publish(messages.encode_matches(
             feats0['keypoints'], kpts1, result['matches'], result['scores'],
             stamp0, stamp1, frame_id))
-        pose, published = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
         track = None
         if self.mode == 'temporal':
+            # posed is set by the finisher once the pose is known (see `_finish`).
             track = self._tracker.add(frame1.stamp_ns, feats1['keypoints'], result['matches'],
-                                      frame1, posed=None if pose is None else pose.ok)
+                                      frame1)
         elif self.mode == 'stereo' and conf['publish_features']:
             track = self._track_left(frame0)
         if conf['publish_features'] and track is not None:
             self._publish_features(frames, result, kpts1, track)
+        track_figures = self._track_figures(track)  # takes stats.lock itself
+        # The pose, the debug image and the figures go to the finisher thread: the next frame
+        # is extracted meanwhile (on a spare core; a busy finisher holds the worker here).
+        self._finishing.put((conf, frames, result, kpts1, refined, stamp1, frame_id, track,
+                             track_figures, time.perf_counter() - started))
+
+    def _finish(self, conf: dict, frames: list, result: dict, kpts1: np.ndarray, refined,
+                stamp1: Time, frame_id: str, track, track_figures: dict,
+                worker_s: float) -> None:
+        """Estimate and publish the pose, draw the debug image, count the pair."""
+        started = time.perf_counter()
+        feats0, feats1 = frames[0].features, frames[1].features
+        pose, published = self._pose(conf, frames, result, kpts1, stamp1, frame_id)
+        if track is not None and self.mode == 'temporal' and pose is not None:
+            track.frame.posed = pose.ok  # a failed frame is no keyframe candidate
         if conf['publish_debug_image'] or self.debug_pub.get_subscription_count():
             self._publish_debug(frames, result, kpts1, stamp1, frame_id)
         now_ns = self.get_clock().now().nanoseconds
-        track_figures = self._track_figures(track)  # takes stats.lock itself
         with self.stats.lock:
             self.stats.processed.append(time.monotonic())
             self.stats.processed_count += 1
@@ -147,7 +184,7 @@ class PairWorker:
                 # No PoseResult: pose_method none, or no usable CameraInfo (a warning says why)
                 'pose': (pose.model if pose.ok else pose.reason) if pose is not None else (
                     'off' if conf['pose_method'] == 'none' else 'no usable CameraInfo'),
-                'processing_ms': (time.perf_counter() - started) * 1e3,
+                'processing_ms': (worker_s + time.perf_counter() - started) * 1e3,
                 'latency_ms': (now_ns - messages.stamp_to_ns(stamp1)) / 1e6,
                 'match_ms': result['timings_ms']['total'],
                 'baseline_angle_deg': getattr(pose, 'baseline_angle_deg', None),
