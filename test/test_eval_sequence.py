@@ -247,13 +247,14 @@ def test_a_flagged_pair_keeps_the_reference_pose_and_counts_as_failed():
                                atol=1e-6)
 
 
-# KITTI odometry sequence 00's calib.txt (grey cameras P0, P1; colour P2, P3; velodyne Tr).
-KITTI_00_CALIB = """\
-P0: 7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 0.000000000000e+00 0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00
-P1: 7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 -3.861448000000e+02 0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00
-P2: 7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 4.538225000000e+01 0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 -1.130887000000e-01 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 3.779761000000e-03
-P3: 7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 -3.372877000000e+02 0.000000000000e+00 7.188560000000e+02 1.852157000000e+02 2.369057000000e+00 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 4.915215000000e-03
-Tr: 4.276802385584e-04 -9.999672484946e-01 -8.084491683471e-03 -1.198459927713e-02 -7.210626507497e-03 8.081198471645e-03 -9.999413164504e-01 -5.403984729748e-02 9.999738645903e-01 4.859485810390e-04 -7.206933692422e-03 -2.921968648686e-01
+# A calib.txt in the KITTI odometry layout (grey cameras P0, P1; colour P2, P3; velodyne
+# Tr), made-up values: fx 700, principal point (320.5, 240.25), baseline 0.5 m.
+KITTI_CALIB = """\
+P0: 7.000000000000e+02 0.000000000000e+00 3.205000000000e+02 0.000000000000e+00 0.000000000000e+00 7.000000000000e+02 2.402500000000e+02 0.000000000000e+00 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00
+P1: 7.000000000000e+02 0.000000000000e+00 3.205000000000e+02 -3.500000000000e+02 0.000000000000e+00 7.000000000000e+02 2.402500000000e+02 0.000000000000e+00 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 0.000000000000e+00
+P2: 7.000000000000e+02 0.000000000000e+00 3.205000000000e+02 4.200000000000e+01 0.000000000000e+00 7.000000000000e+02 2.402500000000e+02 -1.000000000000e-01 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 4.000000000000e-03
+P3: 7.000000000000e+02 0.000000000000e+00 3.205000000000e+02 -3.080000000000e+02 0.000000000000e+00 7.000000000000e+02 2.402500000000e+02 2.000000000000e+00 0.000000000000e+00 0.000000000000e+00 1.000000000000e+00 5.000000000000e-03
+Tr: 0.000000000000e+00 -1.000000000000e+00 0.000000000000e+00 -1.000000000000e-02 0.000000000000e+00 0.000000000000e+00 -1.000000000000e+00 -5.000000000000e-02 1.000000000000e+00 0.000000000000e+00 0.000000000000e+00 -3.000000000000e-01
 """  # noqa: E501
 
 
@@ -267,20 +268,21 @@ def _tiny_kitti(folder: Path, stereo: bool = True) -> Path:
 
 
 def test_kitti_calib_txt_gives_k_and_the_baseline(tmp_path):
-    """KITTI 00's calib.txt: K from P0, B = -P1[0, 3] / fx = 386.1448 / 718.856 = 0.5372 m."""
-    (tmp_path / 'calib.txt').write_text(KITTI_00_CALIB)
+    """A KITTI-layout calib.txt: K from P0, B = -P1[0, 3] / fx = 350 / 700 = 0.5 m."""
+    (tmp_path / 'calib.txt').write_text(KITTI_CALIB)
     calib = read_kitti_calib(tmp_path / 'calib.txt')
     assert sorted(calib) == ['P0', 'P1', 'P2', 'P3']
-    np.testing.assert_allclose(calib['P0'][:, :3], K_KITTI)
-    assert kitti_baseline(calib['P0'], calib['P1']) == pytest.approx(0.537165, abs=1e-6)
+    np.testing.assert_allclose(calib['P0'][:, :3],
+                               [[700.0, 0, 320.5], [0, 700.0, 240.25], [0, 0, 1]])
+    assert kitti_baseline(calib['P0'], calib['P1']) == pytest.approx(0.5, abs=1e-9)
     # P0 need not be at the origin: B is the difference of the two centres.
-    shifted = [P + np.c_[np.zeros((3, 3)), [-0.1 * 718.856, 0, 0]] for P in (calib['P0'],
-                                                                             calib['P1'])]
-    assert kitti_baseline(*shifted) == pytest.approx(0.537165, abs=1e-6)
+    shifted = [P + np.c_[np.zeros((3, 3)), [-0.1 * 700.0, 0, 0]] for P in (calib['P0'],
+                                                                           calib['P1'])]
+    assert kitti_baseline(*shifted) == pytest.approx(0.5, abs=1e-9)
     (tmp_path / 'calib.txt').write_text('P0: 1 2 3\n')
     with pytest.raises(ValueError, match='12 numbers'):
         read_kitti_calib(tmp_path / 'calib.txt')
-    (tmp_path / 'calib.txt').write_text(KITTI_00_CALIB.split('P1')[0])
+    (tmp_path / 'calib.txt').write_text(KITTI_CALIB.split('P1')[0])
     with pytest.raises(ValueError, match='P0 and P1'):
         read_kitti_calib(tmp_path / 'calib.txt')
 

@@ -138,7 +138,7 @@ def kitti_baseline(P0: np.ndarray, P1: np.ndarray) -> float:
     Return the baseline B (metres) of a rectified pair from its projections P0 (left), P1.
 
     P = K [I | -C] in the rectified frame, so P[0, 3] = -fx * C_x: B = C1_x - C0_x
-    = (P0[0, 3] - P1[0, 3]) / fx (KITTI 00: 386.1448 / 718.856 = 0.537 m).
+    = (P0[0, 3] - P1[0, 3]) / fx (e.g. fx 700 and P1[0, 3] = -350: B = 0.5 m).
     """
     return float((P0[0, 3] - P1[0, 3]) / P1[0, 0])
 
