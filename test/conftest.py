@@ -167,3 +167,12 @@ def wait_until(condition, timeout: float = 10.0):
             return True
         time.sleep(0.05)
     return condition()
+
+
+def skip_without_bf16(core=None) -> None:
+    """Skip unless the CPU computes in bf16; without it OpenVINO would quietly run f32."""
+    from lightglue_ros.runtime.ovcore import shared_core
+    capabilities = (core or shared_core()).get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+    if 'BF16' not in capabilities:
+        pytest.skip('this CPU has no bf16 (OpenVINO CPU OPTIMIZATION_CAPABILITIES '
+                    f'{capabilities} lacks BF16): a bf16 request would run f32')

@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from conftest import skip_without_bf16
 import cv2
 from lightglue_ros.runtime.cpu import describe_cpu
 from lightglue_ros.tools import bench
@@ -127,14 +128,6 @@ def identical_share(ours: dict, ref: dict) -> float:
     same = np.concatenate([np.asarray(ours['matches0']) == np.asarray(ref['matches0']),
                            np.asarray(ours['matches1']) == np.asarray(ref['matches1'])])
     return float(same.mean())
-
-
-def skip_without_bf16(core: ov.Core) -> None:
-    """Skip unless the CPU computes in bf16; without it OpenVINO would quietly run f32."""
-    capabilities = core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
-    if 'BF16' not in capabilities:
-        pytest.skip('this CPU has no bf16 (OpenVINO CPU OPTIMIZATION_CAPABILITIES '
-                    f'{capabilities} lacks BF16): a bf16 request would run f32')
 
 
 def test_matcher_section(report):

@@ -22,10 +22,10 @@ import shutil
 
 from conftest import MODEL_CACHE
 from conftest import skip_or_fail
+from conftest import skip_without_bf16
 from lightglue_ros.runtime.engine import Engine
 from lightglue_ros.runtime.extractors import warn_without_bf16
 from lightglue_ros.runtime.manifest import load_manifest
-from lightglue_ros.runtime.ovcore import shared_core
 from lightglue_ros.tools.bench_extractor import agreement
 from lightglue_ros.tools.bench_extractor import fit
 import openvino as ov
@@ -135,9 +135,7 @@ def test_f32_stays_the_default(aliked_models):
 
 def test_bf16_request_compiles_bf16(aliked_models, tmp_path):
     """bf16, asked at run time or recorded by the set, compiles the extractor in bf16."""
-    if 'BF16' not in shared_core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'):
-        pytest.skip('this CPU has no native bf16 (OpenVINO OPTIMIZATION_CAPABILITIES lacks '
-                    'BF16): a bf16 hint runs f32 here')
+    skip_without_bf16()
     engine = Engine(aliked_models, extractor_precision='bf16')
     try:
         info = engine.extractor.precision_info(64, 64)

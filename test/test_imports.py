@@ -33,6 +33,8 @@ RULES = {
     'geometry': TORCH + ('openvino', 'rclpy', 'lightglue_ros.runtime', 'lightglue_ros.ros',
                          'lightglue_ros.tools', 'lightglue_ros.export'),
     'ros': TORCH + ('lightglue_ros.export', 'lightglue_ros.tools'),
+    # Conversion sits on the runtime only (README, Layout): no ROS, no commands.
+    'export': ('rclpy', 'lightglue_ros.ros', 'lightglue_ros.tools', 'lightglue_ros.geometry'),
     # The command line imports torch only inside the commands that convert or compare.
     'tools': TORCH,
 }

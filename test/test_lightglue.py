@@ -22,6 +22,7 @@ homography warps. The matcher stages are converted once per session.
 import logging
 import time
 
+from conftest import skip_without_bf16
 import cv2
 from lightglue_ros.export.convert import default_weights
 from lightglue_ros.export.convert import export_stage
@@ -284,14 +285,6 @@ def test_adaptive_matcher_equals_reference(lg_features, lg_ir, lg_core, pair, co
                                           H_EASY if pair == 'easy' else H_HARD)[0]
         assert np.mean(np.linalg.norm(warped - kpts1, axis=1) < 3) > 0.9
     assert set(ours['timings_ms']) == {'input', 'layers', 'assign', 'total'}
-
-
-def skip_without_bf16(core: ov.Core) -> None:
-    """Skip unless the CPU computes in bf16; without it OpenVINO would quietly run f32."""
-    capabilities = core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
-    if 'BF16' not in capabilities:
-        pytest.skip('this CPU has no bf16 (OpenVINO CPU OPTIMIZATION_CAPABILITIES '
-                    f'{capabilities} lacks BF16): a bf16 request would run f32')
 
 
 def identical_share(ours: dict, ref: dict) -> float:
