@@ -206,6 +206,8 @@ def test_extractor_and_pair_sections(report):
     for row in data['pair']:
         assert row['size'] == [240, 320] and row['matches'] > 20
         assert row['speedup_vs_static_ort'] > 0
+        # Our pipelines time their OpenVINO calls; the others have no such figure.
+        assert (0 < row.get('outside_inference', -1) < 1) is row['method'].startswith('ours')
     static = [r for r in data['pair'] if r['method'].startswith('static')]
     assert all(r['stop_layer'] == 9 for r in static)
 
@@ -224,10 +226,11 @@ def test_bf16_rows_ran_in_bf16(report):
                if r['backend'] == 'ov' and r['mode'] == 'full'}
     for pair in ('easy', 'hard'):
         # Full depth: every point in every layer. f32 and bf16 scores then compare point by
-        # point; bf16 moves some by ~1e-2 (f32 stays within 5e-4 of the reference).
+        # point; bf16 moves some by 4e-3 to 1e-2 (f32 stays within 5e-4 of the reference):
+        # the bar sits between the two.
         f32, bf16 = results[pair, 'f32'], results[pair, 'bf16']
         both = (f32['matches0'] >= 0) & (bf16['matches0'] >= 0)
-        assert np.abs(f32['matching_scores0'] - bf16['matching_scores0'])[both].max() > 5e-3
+        assert np.abs(f32['matching_scores0'] - bf16['matching_scores0'])[both].max() > 2e-3
     data = report.data
     targets = {t['target']: t for t in data['targets']}
     adaptive = rows(data, backend='ov', precision='bf16', mode='adaptive')
@@ -270,7 +273,14 @@ def test_targets_and_table(report):
     extractor = 'ALIKED >= 2x reference extract at --size, same keypoints within 0.01 px'
     untimed = {f'bf16 >= 97% identical matches (K={K}; parity pairs at --eval-keypoints)',
                'bf16 same stop layer on >= 90% of pairs'}
-    assert set(targets) == set(timed) | untimed | {extractor}
+    outside = {}  # target -> largest share of a pair's time outside inference
+    for precision in ('f32', 'bf16'):
+        method = f'ours {precision} adaptive'
+        outside[f'end-to-end pair ({method}): time outside inference <= 10% (K={K})'] = max(
+            r['outside_inference'] for r in data['pair'] if r['method'] == method)
+    assert set(targets) == set(timed) | untimed | {extractor} | set(outside)
+    for name, value in outside.items():
+        assert targets[name]['value'] == value and targets[name]['holds'] is (value <= 0.1)
     env = data['environment']
     cpu = describe_cpu(report.ctx.core)
     assert (env['isa'], env['native_bf16']) == (cpu.isa, cpu.native_bf16)
@@ -288,6 +298,7 @@ def test_targets_and_table(report):
     assert "of PyTorch's matmul rate: easy" in layers['detail']
     assert data['environment']['threads'] == 2
     for header in ('matcher K=256, pair easy', 'identical %', 'GF/s layers', 'x static ORT',
+                   'outside inf. %',
                    'acceptance targets', 'MatMul peak'):
         assert header in text
 

@@ -274,6 +274,28 @@ def test_close_releases_the_openvino_objects(aliked_models, photo_feats):
     engine.close()  # idempotent
 
 
+def test_inference_clock_counts_every_openvino_call(engine):
+    """Under `inference_clock` each OpenVINO call of a pair is counted, and only those."""
+    import time
+    from lightglue_ros.runtime.ovcore import inference_clock
+    image = data.astronaut()[::2, ::2][:240, :]
+    warped = np.ascontiguousarray(np.roll(image, 6, axis=1))
+    pipeline = Pipeline(engine, resize=0)
+    pipeline.match_pair(image, warped)  # compile and warm up outside the clock
+    with inference_clock() as clock:
+        start = time.perf_counter()
+        result = pipeline.match_pair(image, warped)
+        wall = time.perf_counter() - start
+        with inference_clock() as inner:  # an inner clock takes the calls while it runs
+            engine.extract(np.zeros((64, 96, 3), np.float32))
+    # Two extractions, the input stage per image, each layer run and one assignment.
+    assert clock.calls == 2 + 2 + result['stop_layer'] + 1, result['stop_layer']
+    assert inner.calls == 1
+    assert 0 < clock.seconds < wall
+    engine.extract(np.zeros((64, 96, 3), np.float32))  # no clock: nothing counted
+    assert (clock.calls, inner.calls) == (2 + 2 + result['stop_layer'] + 1, 1)
+
+
 MEMORY_SCRIPT = """
 import sys
 import numpy as np

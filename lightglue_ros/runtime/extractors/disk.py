@@ -23,6 +23,7 @@ the 128 descriptor channels are computed at the keypoints only (see models/disk.
 
 import cv2
 from lightglue_ros.runtime.extractors import Extractor
+from lightglue_ros.runtime.ovcore import infer
 import numpy as np
 
 
@@ -140,7 +141,7 @@ class DiskExtractor(Extractor):
         batch[0, :, :height, :width] = image.transpose(2, 0, 1)
 
         request = self.request(padded_h, padded_w)
-        request.infer({0: batch})
+        infer(request, {0: batch})
         heatmap = request.get_output_tensor(0).data[0, :height, :width]
         features = request.get_output_tensor(1).data[0]
 

@@ -23,6 +23,7 @@ bilinearly from the coarse map with the reference's coordinate normalisation, L2
 
 import cv2
 from lightglue_ros.runtime.extractors import Extractor
+from lightglue_ros.runtime.ovcore import infer
 import numpy as np
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # the reference's RGB -> grey
@@ -137,7 +138,7 @@ class SuperPointExtractor(Extractor):
             raise ValueError(f'SuperPoint needs an image of at least {CELL}x{CELL} pixels, '
                              f'got {height}x{width}')
         request = self.request(height, width)
-        request.infer({0: grey[None, None]})
+        infer(request, {0: grey[None, None]})
         scores = request.get_output_tensor(0).data[0].copy()
         coarse = request.get_output_tensor(1).data[0]
 
