@@ -24,6 +24,11 @@ setup: $(STAMP)
 $(STAMP): setup.py constraints.txt Makefile $(ROS2_PYTHON)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), sys.version' || \
 		{ echo "error: Python 3.11+ is needed (found $(PYTHON))"; exit 1; }
+	@free=$$(df -Pk . | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	if [ "$${free:-99}" -lt 10 ]; then \
+		echo "warning: $$free GB free here; the environment takes ~8 GB (PyTorch from PyPI" \
+			"brings its CUDA libraries) and the tests ~2 GB of temporary files"; \
+	fi
 	@if [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c 'import rclpy' 2>/dev/null; then \
 		echo "using the sourced ROS 2 $$ROS_DISTRO install"; \
 		$(PYTHON) -m venv --system-site-packages $(VENV); \
