@@ -272,3 +272,34 @@ def test_a_new_image_size_starts_a_new_sequence(ros, aliked_models, reference):
     stamps = [messages.stamp_to_ns(msg.header.stamp) for msg in messages_]
     assert pairs == [(stamps[0], stamps[1]), (stamps[2], stamps[3])], pairs
     assert 'image0 size changed (320x240 -> 480x360): restarting' in _diag_values(ros)['_message']
+
+
+def test_a_frame_whose_pose_fails_late_is_not_taken_as_keyframe(ros, aliked_models):
+    """
+    The worker waits for the finisher's pose outcome before it picks a keyframe.
+
+    The pose runs in the finisher thread while the worker extracts and matches the next frame.
+    Here it takes a second and fails for frame 1; frame 2 needs a new keyframe (32 px parallax
+    to keyframe 0, above 25) and frame 1 would be the candidate (16 px to frame 2): passed over
+    as failed, frame 2 itself becomes the keyframe, so frame 3 is matched with frame 2.
+    """
+    import time
+    from lightglue_ros.geometry.pose import failed
+    seq = samples.camera_motion_sequence(4, step=(0.02, 0.0, 0.0))
+    node = ros.start(aliked_models, mode='temporal', temporal_reference='keyframe',
+                     keyframe_parallax_px=25.0)
+    images = [_image(frame, 'rgb8', 1.0 + k / RATE) for k, frame in enumerate(seq.frames)]
+    stamps = [messages.stamp_to_ns(msg.header.stamp) for msg in images]
+
+    def slow_pose(conf, frames, result, kpts1, stamp1, frame_id):
+        time.sleep(1.0)
+        if messages.stamp_to_ns(stamp1) == stamps[1]:
+            return failed('refused by the test', len(result['matches'])), 0
+        return None, 0
+    node._pose = slow_pose
+    for msg in images:  # the harness's queue holds them all
+        ros.publish('/image0', msg)
+    got = ros.wait('matches', 3)
+    pairs = [(m['stamp0_ns'], m['stamp1_ns']) for m in map(messages.decode_matches, got)]
+    assert pairs == [(stamps[0], stamps[1]), (stamps[0], stamps[2]), (stamps[2], stamps[3])], \
+        [(stamps.index(a), stamps.index(b)) for a, b in pairs]

@@ -67,7 +67,10 @@ class PairWorker:
             job = self._finishing.get()
             if job is None:
                 return
-            self._run(self._finish, *job)
+            try:
+                self._run(self._finish, *job)
+            finally:
+                self._finishing.task_done()  # `process` waits on this (posed, see there)
 
     def _run(self, function, *args) -> None:
         """Call `function`; report bad input and bugs instead of stopping the thread."""
@@ -147,7 +150,10 @@ class PairWorker:
             stamp0, stamp1, frame_id))
         track = None
         if self.mode == 'temporal':
-            # posed is set by the finisher once the pose is known (see `_finish`).
+            # The tracker may pick a keyframe among earlier frames, passing over those whose
+            # pose failed: the finisher sets `posed` (see `_finish`), so wait until it is done
+            # with the previous pair. It ran while this frame was extracted and matched.
+            self._finishing.join()
             track = self._tracker.add(frame1.stamp_ns, feats1['keypoints'], result['matches'],
                                       frame1)
         elif self.mode == 'stereo' and conf['publish_features']:
