@@ -27,7 +27,7 @@ from pathlib import Path
 import tempfile
 import time
 
-from lightglue_ros.runtime.manifest import EXTRACTOR_PRECISIONS
+from lightglue_ros.runtime.manifest import check_extractor_precision
 from lightglue_ros.runtime.manifest import EXTRACTORS
 from lightglue_ros.runtime.manifest import FORMAT_VERSION
 from lightglue_ros.runtime.manifest import MANIFEST_NAME
@@ -198,7 +198,8 @@ def _forward_arg_shapes(module, by_name: dict) -> dict:
     return {p: values[i] for i, p in enumerate(params[:len(values)])}
 
 
-def _up_to_date(output: Path, entry: dict | None, key: str) -> bool:
+def up_to_date(output: Path, entry: dict | None, key: str) -> bool:
+    """Return whether `entry` was built with `key` and its files in `output` still match."""
     if not entry or entry.get('build_key') != key:
         return False
     keys = [k for k in ('xml', 'bin', 'onnx') if k in entry]
@@ -226,9 +227,7 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
         raise ValueError(f'unknown extractor {extractor!r}; choose one of {", ".join(EXTRACTORS)}')
     if precision not in PRECISIONS:
         raise ValueError(f'unknown precision {precision!r}; choose fp32 or fp16')
-    if extractor_precision not in EXTRACTOR_PRECISIONS:
-        raise ValueError(f'unknown extractor precision {extractor_precision!r}; choose one of '
-                         f'{", ".join(EXTRACTOR_PRECISIONS)}')
+    check_extractor_precision(extractor_precision)
     if via not in ROUTES:
         raise ValueError(f'unknown route {via!r}; choose direct or onnx')
     if (height is None) != (width is None):
@@ -291,7 +290,7 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
         # An INT8 extractor entry keeps the f32 IR it was quantized from.
         previous = old.get(stage.name) or {}
         previous = previous.get('float_ir', previous)
-        if _up_to_date(output, previous, key):
+        if up_to_date(output, previous, key):
             logger.info('[%d/%d] %s: up to date, skipping', index, len(stages), stage.name)
             files.append(previous)
             continue

@@ -30,7 +30,9 @@ from pathlib import Path
 import shutil
 
 import cv2
-from lightglue_ros.runtime.manifest import EXTRACTOR_PRECISIONS
+from lightglue_ros.export.convert import up_to_date
+from lightglue_ros.runtime.extractors.superpoint import to_grey
+from lightglue_ros.runtime.manifest import check_extractor_precision
 from lightglue_ros.runtime.manifest import load_manifest
 from lightglue_ros.runtime.manifest import MANIFEST_NAME
 from lightglue_ros.runtime.manifest import sha256_file
@@ -107,9 +109,9 @@ def calibration_description(height: int, width: int, count: int = CALIBRATION_CO
 
 
 def to_network_input(image: np.ndarray, channels: int) -> np.ndarray:
-    """Return a (1, C, H, W) float32 tensor of an RGB image (grey = channel mean for C=1)."""
+    """Return a (1, C, H, W) float32 tensor of an RGB image (C=1: grey as SuperPoint sees it)."""
     if channels == 1:
-        image = image.mean(axis=2, keepdims=True)
+        image = to_grey(image)[..., None]
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
@@ -172,15 +174,6 @@ def _digest() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
-def _intact(output: Path, entry: dict | None, key: str) -> bool:
-    if not entry or entry.get('build_key') != key:
-        return False
-    try:
-        return all(sha256_file(output / entry[k]) == entry['sha256'][k] for k in ('xml', 'bin'))
-    except OSError:
-        return False
-
-
 def int8_extractor_entry(output: Path, float_entry: dict, old_entry: dict | None = None) -> dict:
     """
     Quantize the f32 extractor IR of `float_entry` (in `output`) and return its INT8 entry.
@@ -197,7 +190,7 @@ def int8_extractor_entry(output: Path, float_entry: dict, old_entry: dict | None
     key = hashlib.sha256(json.dumps([float_entry['build_key'], float_entry['sha256'],
                                      CALIBRATION_COUNT, CALIBRATION_SEED, _digest()])
                          .encode()).hexdigest()
-    if _intact(output, old_entry, key):
+    if up_to_date(output, old_entry, key):
         logger.info('extractor INT8: up to date, skipping')
         return old_entry
     xml = output / INT8_XML
@@ -224,9 +217,7 @@ def derive_model_set(source: Path | str, output: Path | str, extractor_precision
     :return: the path of the written manifest.json.
     :raises ValueError: for an unknown precision or a source set that is not f32.
     """
-    if extractor_precision not in EXTRACTOR_PRECISIONS:
-        raise ValueError(f'unknown extractor precision {extractor_precision!r}; choose one of '
-                         f'{", ".join(EXTRACTOR_PRECISIONS)}')
+    check_extractor_precision(extractor_precision)
     manifest = load_manifest(source)
     if manifest.get('extractor_precision', 'f32') != 'f32':
         raise ValueError(f'{source} already has a {manifest["extractor_precision"]} '

@@ -44,17 +44,13 @@ def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f:
     robust cost is retried with more damping (Levenberg-Marquardt); returns the input if none
     does.
     """
-    h0, h1 = homogeneous(x0), homogeneous(x1)
-
     def cost(r):
         return float(np.sum(np.log1p((r / scale_px) ** 2)))
 
     def residuals(R_, t_):
         return sampson_px(skew(t_) @ R_, x0, x1, f, signed=True)
 
-    def step(R_, t_, p, dirs=None):
-        if dirs is None:
-            dirs = np.linalg.svd(t_.reshape(1, 3))[2][1:]
+    def step(R_, t_, p, dirs):
         t2 = t_ + dirs.T @ p[:2]
         return exp_so3(p[2:]) @ R_, t2 / np.linalg.norm(t2)
 
@@ -65,7 +61,8 @@ def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f:
         # Central differences along the 5 directions, all 10 essential matrices in one pass.
         dirs = np.linalg.svd(t.reshape(1, 3))[2][1:]
         moved = [step(R, t, sign * e, dirs) for e in np.eye(5) * eps for sign in (1, -1)]
-        sampson = _sampson_batch(np.stack([skew(t_) @ R_ for R_, t_ in moved]), h0, h1, f)
+        sampson = sampson_px(np.stack([skew(t_) @ R_ for R_, t_ in moved]), x0, x1, f,
+                             signed=True)
         J = ((sampson[0::2] - sampson[1::2]) / (2 * eps)).T
         w = 1.0 / (1.0 + (r / scale_px) ** 2)
         A = J.T @ (J * w[:, None])
@@ -73,7 +70,7 @@ def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f:
         # overshoot, a damped one still descends.
         while True:
             delta = -np.linalg.solve(A + damping * np.trace(A) * np.eye(5), J.T @ (w * r))
-            R2, t2 = step(R, t, delta)
+            R2, t2 = step(R, t, delta, dirs)
             r2 = residuals(R2, t2)
             c2 = cost(r2)
             if c2 < best or damping > 1e-2:
@@ -86,15 +83,6 @@ def refine_pose(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f:
         if improvement < 1e-6 * best:
             break
     return R, t
-
-
-def _sampson_batch(Es: np.ndarray, h0: np.ndarray, h1: np.ndarray, f: float) -> np.ndarray:
-    """Signed Sampson distances (pixels) of homogeneous matches to each of Es (K, 3, 3)."""
-    ex0 = h0 @ Es.transpose(0, 2, 1)  # (K, N, 3): E x0 per match
-    etx1 = h1 @ Es  # E^T x1
-    num = np.sum(h1 * ex0, axis=2)
-    den = ex0[..., 0] ** 2 + ex0[..., 1] ** 2 + etx1[..., 0] ** 2 + etx1[..., 1] ** 2
-    return f * num / np.sqrt(np.maximum(den, 1e-300))
 
 
 def pose_covariance(R: np.ndarray, t: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,

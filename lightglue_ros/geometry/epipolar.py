@@ -41,11 +41,15 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 def sampson_px(E: np.ndarray, x0: np.ndarray, x1: np.ndarray, f: float,
                signed: bool = False) -> np.ndarray:
-    """First-order geometric distance (pixels) of normalized matches to the epipolar geometry."""
+    """
+    First-order geometric distance (pixels) of normalized matches to the epipolar geometry.
+
+    :param E: (3, 3), or (K, 3, 3) for K geometries at once (result (K, N)).
+    """
     h0, h1 = homogeneous(x0), homogeneous(x1)
-    ex0, etx1 = h0 @ E.T, h1 @ E
-    num = np.einsum('ij,ij->i', h1, ex0)
-    den = ex0[:, 0] ** 2 + ex0[:, 1] ** 2 + etx1[:, 0] ** 2 + etx1[:, 1] ** 2
+    ex0, etx1 = h0 @ np.swapaxes(E, -1, -2), h1 @ E
+    num = np.sum(h1 * ex0, axis=-1)
+    den = ex0[..., 0] ** 2 + ex0[..., 1] ** 2 + etx1[..., 0] ** 2 + etx1[..., 1] ** 2
     d = f * num / np.sqrt(np.maximum(den, 1e-300))
     return d if signed else np.abs(d)
 

@@ -213,14 +213,18 @@ class PairWorker:
                                         *frame.image.shape[:2]))
             reference = None
         if reference is None:
-            self._tracker.reset()
-            self._features.reset()
-            self._tracker.add(frame.stamp_ns, frame.features['keypoints'], None, frame)
+            self._restart(frame)
             return None
         if latest.stamp_ns == frame.stamp_ns:
             self.warn('stamps', f'image0 stamps repeat ({latest.stamp_ns} ns): matching '
                       'frames in arrival order; the driver should stamp each frame')
         return reference.payload
+
+    def _restart(self, frame: Frame):
+        """Start a new sequence at `frame` (tracked frames and feature ids forgotten)."""
+        self._tracker.reset()
+        self._features.reset()
+        return self._tracker.add(frame.stamp_ns, frame.features['keypoints'], None, frame)
 
     def _track_left(self, left: Frame):
         """Stereo ~/features: match the left frame with its reference too; return the update."""
@@ -229,9 +233,7 @@ class PairWorker:
                                       reference.payload.image.shape[:2] != left.image.shape[:2]):
             reference = None  # stamps went backwards or repeat, or a new size: a new sequence
         if reference is None:
-            self._tracker.reset()
-            self._features.reset()
-            return self._tracker.add(left.stamp_ns, left.features['keypoints'], None, left)
+            return self._restart(left)
         feats0 = reference.payload.features
         result = self.engine.match(feats0, feats0['image_size'], left.features,
                                    left.features['image_size'])

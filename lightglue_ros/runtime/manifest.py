@@ -83,8 +83,7 @@ def _check_extractor_precision(manifest: dict, path: Path) -> None:
                          f'{", ".join(EXTRACTOR_PRECISIONS)}); re-run convert with '
                          '--extractor-precision f32, bf16 or int8')
     if precision == 'int8':
-        entry = next((e for e in manifest['files'] if e.get('stage') == 'extractor'), {})
-        if not entry.get('quantization'):
+        if not stage_entry(manifest, 'extractor').get('quantization'):
             raise ValueError(f'{path}: extractor_precision is int8 but the extractor entry '
                              'has no quantization record (not an NNCF-quantized IR); re-run '
                              'convert with --extractor-precision int8')
@@ -99,6 +98,13 @@ def _check_file(file: Path, sha256: str | None, manifest_path: Path) -> None:
     if sha256 and sha256_file(file) != sha256:
         raise ValueError(f'{file} does not match its checksum in {manifest_path} (changed '
                          'since convert); re-run convert')
+
+
+def check_extractor_precision(precision: str) -> None:
+    """Raise ValueError unless `precision` is one of EXTRACTOR_PRECISIONS."""
+    if precision not in EXTRACTOR_PRECISIONS:
+        raise ValueError(f'unknown extractor precision {precision!r}; choose one of '
+                         f'{", ".join(EXTRACTOR_PRECISIONS)}')
 
 
 def stage_entry(manifest: dict, stage: str) -> dict:

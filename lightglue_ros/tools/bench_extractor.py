@@ -17,19 +17,21 @@
 
 In one run on the same images: the extractor of an f32 model set compiled f32 and bf16, and
 (with --int8-models) the INT8 model set's, timed interleaved per repetition (medians; the
-machine may be shared, so read the ratios to f32): the CNN alone (one OpenVINO inference)
-and the whole extraction (CNN + numpy detection and descriptors). Agreement with f32: the
+machine may be shared, so read the ratios to f32): the CNN (its OpenVINO inference call,
+timed inside the extraction) and the whole extraction (CNN + numpy detection and
+descriptors). Agreement with f32: the
 fraction of f32 keypoints that the other precision also finds within 1 px, and the cosine
 of the descriptors of those keypoints.
 """
 
 import logging
 from pathlib import Path
-import platform
-import time
 
 import cv2
+from lightglue_ros.runtime.cpu import describe_cpu
 from lightglue_ros.runtime.engine import Engine
+from lightglue_ros.runtime.manifest import EXTRACTOR_PRECISIONS
+from lightglue_ros.runtime.ovcore import inference_clock
 from lightglue_ros.tools.common import UsageError
 import numpy as np
 
@@ -110,10 +112,10 @@ def agreement(ref: dict, other: dict, radius: float = 1.0) -> tuple[float, float
 def bench(args) -> tuple[list[dict], int]:
     """Run the comparison; return one row per precision (f32 first) and the image count."""
     wanted = [p.strip() for p in args.extractor_precision.split(',') if p.strip()]
-    unknown = sorted(set(wanted) - {'f32', 'bf16', 'int8'})
+    unknown = sorted(set(wanted) - set(EXTRACTOR_PRECISIONS))
     if unknown:
         raise UsageError(f'unknown --extractor-precision {",".join(unknown)}; choose from '
-                         'f32, bf16, int8')
+                         f'{", ".join(EXTRACTOR_PRECISIONS)}')
     if 'int8' in wanted and args.int8_models is None:
         raise UsageError('int8 needs --int8-models DIR (built with `lightglue-ros convert '
                          '--extractor-precision int8`), or leave int8 out of '
@@ -125,20 +127,16 @@ def bench(args) -> tuple[list[dict], int]:
                          max_keypoints=args.max_keypoints) for p in order}
     images = load_images(args)
     h, w = args.height, args.width
-    tensor = np.random.default_rng(0).random((1, 3, h, w), np.float32)
     rows = {p: {'precision': p, 'cnn': [], 'extract': [], 'repeat': [], 'cosine': [],
                 'keypoints': [], **engines[p].extractor.precision_info(h, w)} for p in order}
-    requests = {p: engines[p].extractor.compiled(h, w).create_infer_request() for p in order}
     for p in order:  # warm-up
-        requests[p].infer({0: tensor})
         engines[p].extract(images[0][1])
     for _ in range(max(1, args.repeat)):
         for p in order:
-            start = time.perf_counter()
-            requests[p].infer({0: tensor})
-            rows[p]['cnn'].append((time.perf_counter() - start) * 1e3)
             image = images[len(rows[p]['extract']) % len(images)][1]
-            rows[p]['extract'].append(engines[p].extract(image)['timing_ms'])
+            with inference_clock() as clock:  # the extractor's one call: its CNN
+                rows[p]['extract'].append(engines[p].extract(image)['timing_ms'])
+            rows[p]['cnn'].append(clock.seconds * 1e3)
     for _, image in images:
         feats = {p: engines[p].extract(image) for p in order}
         for p in order:
@@ -158,7 +156,7 @@ def format_table(rows: list[dict], args, n_images: int) -> str:
     cnn0, ext0 = np.median(f32['cnn']), np.median(f32['extract'])
     lines = [f'{f32["name"]} extractor of {args.models}, {args.height}x{args.width}, '
              f'max {args.max_keypoints} keypoints, {args.repeat} interleaved repetitions '
-             f'(medians), agreement on {n_images} images; CPU {cpu_name()}',
+             f'(medians), agreement on {n_images} images; CPU {describe_cpu().label()}',
              '',
              '| extractor | compiled as | INT8 ops | CNN ms (x f32) | extract ms (x f32) '
              '| keypoints | f32 keypoints repeated <= 1 px | descriptor cosine |',
@@ -171,20 +169,6 @@ def format_table(rows: list[dict], args, n_images: int) -> str:
                      f'{np.mean(row["repeat"]) * 100:.1f}% (min '
                      f'{np.min(row["repeat"]) * 100:.1f}%) | {np.nanmean(row["cosine"]):.4f} |')
     return '\n'.join(lines)
-
-
-def cpu_name() -> str:
-    """Return the CPU model name and its bf16/AMX/VNNI flags (Linux; else the platform)."""
-    try:
-        info = Path('/proc/cpuinfo').read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = next((line.split(':', 1)[1].strip() for line in info.splitlines()
-                 if line.startswith('model name')), platform.machine())
-    flags = next((line.split(':', 1)[1].split() for line in info.splitlines()
-                  if line.startswith('flags')), [])
-    isa = [f for f in ('avx512_bf16', 'amx_bf16', 'avx512_vnni', 'avx_vnni') if f in flags]
-    return f'{name} ({", ".join(isa) or "no bf16/VNNI flags"})'
 
 
 def run_bench_extractor(args) -> int:

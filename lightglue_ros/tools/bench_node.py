@@ -35,10 +35,10 @@ from pathlib import Path
 import time
 
 from lightglue_ros.tools import demo_ros
+from lightglue_ros.tools.bench_report import format_table
 from lightglue_ros.tools.common import UsageError
-from lightglue_ros.tools.soak import DIAGNOSTICS_PERIOD
-from lightglue_ros.tools.soak import SOAK_IMAGES
-from lightglue_ros.tools.soak import SOAK_INFOS
+from lightglue_ros.tools.soak import node_args
+from lightglue_ros.tools.soak import percentile
 from lightglue_ros.tools.soak import SoakProbe
 from lightglue_ros.tools.stream_check import shipped_file
 import numpy as np
@@ -81,10 +81,6 @@ class NodeProbe(SoakProbe):
             self.matches.append((arrival, messages.stamp_to_ns(msg.header.stamp), stamp0))
 
 
-def _percentile(values, q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if len(values) else None
-
-
 def rate_row(rate: float, stamps: list, matches: list, span_s: float) -> dict:
     """Figures of one rate: frames sent, pairs published, drops, latency."""
     sent = set(stamps)
@@ -93,7 +89,7 @@ def rate_row(rate: float, stamps: list, matches: list, span_s: float) -> dict:
     return {'rate_hz': rate, 'frames': len(stamps), 'pairs': len(mine),
             'pairs_per_s': round(len(mine) / span_s, 2) if span_s > 0 else None,
             'processed_share': round(len(mine) / max(len(stamps), 1), 3),
-            'latency_p50_ms': _percentile(latency, 50), 'latency_p99_ms': _percentile(latency, 99)}
+            'latency_p50_ms': percentile(latency, 50), 'latency_p99_ms': percentile(latency, 99)}
 
 
 def _diagnostics_medians(values: list) -> dict:
@@ -108,13 +104,9 @@ def run_node_rates(models: Path, mode: str, rates: list, seconds: float, params_
                    overrides: list, timeout: float) -> dict:
     """Start the node, stream each rate for `seconds`; return rows, pairs and diagnostics."""
     cameras = 2 if mode == 'stereo' else 1
-    ros_args = ['--params-file', str(params_file), '-p', f'model_dir:={models}',
-                '-p', f'mode:={mode}', '-p', f'diagnostics_period:={DIAGNOSTICS_PERIOD}']
+    ros_args = ['--params-file', str(params_file), *node_args(models, mode, cameras)]
     for override in overrides:
         ros_args += ['-p', override]
-    for camera in range(cameras):
-        ros_args += ['-r', f'image{camera}:={SOAK_IMAGES[camera]}',
-                     '-r', f'camera_info{camera}:={SOAK_INFOS[camera]}']
     node = demo_ros.start_node(ros_args)
     probe, rows, top = None, [], {}
     try:
@@ -217,29 +209,26 @@ def node_settings(params_file: Path, overrides: list) -> dict:
     return {key: values[key] for key in keys}
 
 
+RATE_COLUMNS = [(header, (lambda r, k=key: r[k]), fmt) for header, key, fmt in (
+    ('rate Hz', 'rate_hz', '.1f'), ('frames', 'frames', 'd'), ('pairs', 'pairs', 'd'),
+    ('pairs/s', 'pairs_per_s', '.2f'), ('share', 'processed_share', '.2f'),
+    ('p50 ms', 'latency_p50_ms', '.0f'), ('p99 ms', 'latency_p99_ms', '.0f'),
+    ('node ms', 'processing_ms', '.0f'), ('match ms', 'match_ms', '.0f'))]
+
+
 def format_report(report: dict) -> str:
     """Return the tables of a bench-node report."""
     lines = [f'lightglue-ros bench-node: {report["cpu"]}; 640x480 rgb8; parameters '
              f'{report["params_file"]} {" ".join(report["overrides"])}'.rstrip()]
     for result in report['results']:
         lines.append(f'\n{result["mode"]}: node in its own process, fed over DDS')
-        lines.append(f'{"rate Hz":>8} {"frames":>7} {"pairs":>6} {"pairs/s":>8} {"share":>6} '
-                     f'{"p50 ms":>7} {"p99 ms":>7} {"node ms":>8} {"match ms":>9}')
-        for row in result['rows']:
-            lines.append(f'{row["rate_hz"]:8.1f} {row["frames"]:7d} {row["pairs"]:6d} '
-                         f'{row["pairs_per_s"]:8.2f} {row["processed_share"]:6.2f} '
-                         f'{_cell(row["latency_p50_ms"]):>7} {_cell(row["latency_p99_ms"]):>7} '
-                         f'{_cell(row["processing_ms"]):>8} {_cell(row["match_ms"]):>9}')
+        lines.append(format_table(result['rows'], RATE_COLUMNS))
         alone, sustained = result['engine'], result['sustained_pairs_per_s']
         lines.append(f'sustained: {sustained:.2f} pairs/s ({1e3 / sustained:.0f} ms per pair); '
                      f'engine alone on the same {alone["pairs"]} pairs: '
                      f'{alone["pairs_per_s"]:.2f} pairs/s ({alone["ms_per_pair"]:.0f} ms); '
                      f'node overhead {100 * result["overhead"]:+.1f}%')
     return '\n'.join(lines)
-
-
-def _cell(value) -> str:
-    return '-' if value is None else f'{value:.0f}'
 
 
 def run_bench_node(args) -> int:

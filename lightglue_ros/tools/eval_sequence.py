@@ -103,7 +103,7 @@ class PoseChain:
 
     def add(self, i: int, feats1: dict) -> None:
         """Add frame `i` (features with `keypoints` (N, 2) original pixels), in time order."""
-        sequence, tracker, camera = self.sequence, self.tracker, self.sequence.camera
+        sequence, tracker = self.sequence, self.tracker
         stamp, ref = int(sequence.stamps_ns[i]), tracker.reference
         if ref is None:  # the estimate starts at the first frame's ground-truth pose
             self.poses[i] = sequence.poses[i]
@@ -111,42 +111,43 @@ class PoseChain:
             return
         j, feats0 = ref.payload['index'], ref.payload['feats']
         matches = np.asarray(self.match(feats0, feats1), np.int64).reshape(-1, 2)
-        if sequence.stereo:
-            self._add_stereo(i, j, feats0, feats1, matches)
-            return
+        estimate = self._stereo_motion if sequence.stereo else self._mono_motion
+        motion, ok, record = estimate(i, j, feats0, feats1, matches)
+        self.failed += not ok
+        self.poses[i] = self.poses[j] @ np.linalg.inv(motion)
+        tracker.add(stamp, feats1['keypoints'], matches, {'index': i, 'feats': feats1},
+                    posed=ok)
+        self.per_pair.append({'frame': i, 'reference': j, 'matches': len(matches), 'ok': ok,
+                              **record})
+
+    def _mono_motion(self, i: int, j: int, feats0: dict, feats1: dict,
+                     matches: np.ndarray) -> tuple:
+        """Return (camera j -> camera i motion, ok, record): relative pose, GT scale."""
+        sequence, camera = self.sequence, self.sequence.camera
         result = relative_pose(feats0['keypoints'][matches[:, 0]],
                                feats1['keypoints'][matches[:, 1]], camera, camera,
                                method='auto')
         scale = float(np.linalg.norm(sequence.poses[i][:3, 3] - sequence.poses[j][:3, 3]))
-        motion = np.eye(4)  # camera j -> camera i: X_i = R X_j + t
+        motion = np.eye(4)  # X_i = R X_j + t
         if result.ok:
             motion[:3, :3], motion[:3, 3] = result.R, scale * result.t
         else:
-            self.failed += 1
             motion[:3, :3] = result.R if result.rotation_known else np.eye(3)
-        self.poses[i] = self.poses[j] @ np.linalg.inv(motion)
-        tracker.add(stamp, feats1['keypoints'], matches, {'index': i, 'feats': feats1},
-                    posed=bool(result.ok))
-        self.per_pair.append({'frame': i, 'reference': j, 'matches': len(matches),
-                              'ok': bool(result.ok), 'reason': result.reason,
-                              'model': result.model, 'inliers': int(result.n_inliers),
-                              'gt_distance_m': scale})
+        return motion, bool(result.ok), {'reason': result.reason, 'model': result.model,
+                                         'inliers': int(result.n_inliers),
+                                         'gt_distance_m': scale}
 
-    def _add_stereo(self, i: int, j: int, feats0: dict, feats1: dict,
-                    matches: np.ndarray) -> None:
-        """Frame `i` from reference `j` by PnP on `j`'s stereo points: metric, no ground truth."""
+    def _stereo_motion(self, i: int, j: int, feats0: dict, feats1: dict,
+                       matches: np.ndarray) -> tuple:
+        """Return (motion, ok, record) by PnP on `j`'s stereo points: metric, no ground truth."""
         result = pnp_motion(feats0['points3d'][matches[:, 0]], feats1['keypoints'][matches[:, 1]],
                             self.sequence.camera.K)
         motion = np.eye(4)  # camera j -> camera i: X_i = R X_j + t
         motion[:3, :3], motion[:3, 3] = result.R, result.t
-        self.failed += not result.ok
-        self.poses[i] = self.poses[j] @ np.linalg.inv(motion)
-        self.tracker.add(int(self.sequence.stamps_ns[i]), feats1['keypoints'], matches,
-                         {'index': i, 'feats': feats1}, posed=bool(result.ok))
-        self.per_pair.append({'frame': i, 'reference': j, 'matches': len(matches),
-                              'ok': bool(result.ok), 'reason': result.reason, 'model': 'pnp',
-                              'points3d': result.n_points, 'inliers': result.n_inliers,
-                              'distance_m': float(np.linalg.norm(result.t))})
+        return motion, bool(result.ok), {'reason': result.reason, 'model': 'pnp',
+                                         'points3d': result.n_points,
+                                         'inliers': result.n_inliers,
+                                         'distance_m': float(np.linalg.norm(result.t))}
 
     def result(self) -> ChainResult:
         """Return the chained poses and counts."""

@@ -221,15 +221,19 @@ def camera_motion_sequence(n_frames: int = 8, photo: str = 'astronaut',
     """
     if n_frames < 1:
         raise ValueError(f'n_frames must be >= 1, got {n_frames}')
-    width, height = size
-    kmat = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
-    planes = _scene(photo, tuple(foreground))
     poses = np.tile(np.eye(4), (n_frames, 1, 1))
     for i in range(n_frames):
         rot = _rot_y(i * yaw_deg).T  # camera-to-world is a yaw; invert for world-to-camera
         poses[i, :3, :3] = rot
         centre = i * np.asarray(step, np.float64) + rot.T @ np.asarray(offset, np.float64)
         poses[i, :3, 3] = -rot @ centre
+    return _rendered(_scene(photo, tuple(foreground)), poses, size, focal)
+
+
+def _rendered(planes: list, poses: np.ndarray, size: tuple, focal: float) -> CameraSequence:
+    """Render `planes` from world-to-camera `poses` with a centred pinhole camera."""
+    width, height = size
+    kmat = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
     frames = [render_view(planes, kmat, pose, (width, height))[0] for pose in poses]
     return CameraSequence(frames, kmat, poses)
 
@@ -371,12 +375,8 @@ def handheld_sequence(n_frames: int = 12, scene: str = 'desk', size: tuple = (64
         raise ValueError(f'unknown hand-held scene {scene!r}; choose desk or plane')
     if n_frames < 1:
         raise ValueError(f'n_frames must be >= 1, got {n_frames}')
-    width, height = size
-    kmat = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
-    planes = _desk_scene(objects=scene == 'desk')
-    poses = _handheld_poses(n_frames, seed)
-    frames = [render_view(planes, kmat, pose, (width, height))[0] for pose in poses]
-    return CameraSequence(frames, kmat, poses)
+    return _rendered(_desk_scene(objects=scene == 'desk'), _handheld_poses(n_frames, seed),
+                     size, focal)
 
 
 def ground_truth_path(bag: Path | str) -> Path:
@@ -462,20 +462,17 @@ def stereo_motion_sequence(n_frames: int = 16, baseline: float = 0.3,
     """
     if n_frames < 1:
         raise ValueError(f'n_frames must be >= 1, got {n_frames}')
-    width, height = size
-    kmat = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
-    planes = _scene(photo, tuple(foreground))
-    poses = np.tile(np.eye(4), (2, n_frames, 1, 1))  # left, right
+    poses = np.tile(np.eye(4), (n_frames, 1, 1))  # the left camera's
     centre = np.zeros(3)
     for i in range(n_frames):
         rot = _rot_y(i * yaw_deg)  # camera-to-world
-        for side, offset in enumerate((0.0, baseline)):
-            poses[side, i, :3, :3] = rot.T
-            poses[side, i, :3, 3] = -rot.T @ (centre + rot @ [offset, 0.0, 0.0])
+        poses[i, :3, :3], poses[i, :3, 3] = rot.T, -rot.T @ centre
         centre = centre + rot @ np.asarray(step, np.float64)
-    left, right = ([render_view(planes, kmat, pose, (width, height))[0] for pose in side]
-                   for side in poses)
-    return CameraSequence(left, kmat, poses[0]), right
+    to_right = np.eye(4)
+    to_right[0, 3] = -baseline  # X_right = X_left - (B, 0, 0): same orientation
+    planes = _scene(photo, tuple(foreground))
+    left = _rendered(planes, poses, size, focal)
+    return left, _rendered(planes, to_right @ poses, size, focal).frames
 
 
 def write_stereo_sample(folder: Path | str, n_frames: int = 16, baseline: float = 0.3,

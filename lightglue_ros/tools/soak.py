@@ -231,8 +231,19 @@ def measure_capacity(probe: SoakProbe, seconds: float) -> dict:
             'pairs_per_s': round(pairs / (t1 - t0), 2)}
 
 
-def _percentile(values: list, q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
+def percentile(values, q: float) -> float | None:
+    """Return the q-th percentile rounded to 0.1 (None without values)."""
+    return round(float(np.percentile(values, q)), 1) if len(values) else None
+
+
+def node_args(models: Path, mode: str, cameras: int) -> list:
+    """ROS arguments of a measured node: model set, mode, diagnostics period, topics."""
+    args = ['-p', f'model_dir:={models}', '-p', f'mode:={mode}',
+            '-p', f'diagnostics_period:={DIAGNOSTICS_PERIOD}']
+    for camera in range(cameras):
+        args += ['-r', f'image{camera}:={SOAK_IMAGES[camera]}',
+                 '-r', f'camera_info{camera}:={SOAK_INFOS[camera]}']
+    return args
 
 
 def latency_windows(pairs: list, first_stamp: int, duration: float) -> list[dict]:
@@ -250,7 +261,7 @@ def latency_windows(pairs: list, first_stamp: int, duration: float) -> list[dict
                   if k * length <= (stamp - first_stamp) / 1e9 < (k + 1) * length
                   or (k == count - 1 and (stamp - first_stamp) / 1e9 >= count * length)]
         windows.append({'start_s': round(k * length, 1), 'pairs': len(values),
-                        'p50_ms': _percentile(values, 50), 'p99_ms': _percentile(values, 99)})
+                        'p50_ms': percentile(values, 50), 'p99_ms': percentile(values, 99)})
     return windows
 
 
@@ -277,8 +288,8 @@ def _soak_figures(probe: SoakProbe, stamps: list, span: tuple, rss: list,
     set_s = [r[1] for _, r in params_log if r[1] is not None]
     answered = sum(r[0] is not None and r[1] is not None and r[2] for _, r in params_log)
     return {
-        'latency_samples': len(latency), 'latency_p50_ms': _percentile(latency, 50),
-        'latency_p99_ms': _percentile(latency, 99),
+        'latency_samples': len(latency), 'latency_p50_ms': percentile(latency, 50),
+        'latency_p99_ms': percentile(latency, 99),
         'latency_windows': latency_windows(pairs, stamps[0] if stamps else 0, duration),
         'warmup_s': round(warmup_s, 1),
         'diagnostics_messages': len(arrivals),
@@ -287,9 +298,9 @@ def _soak_figures(probe: SoakProbe, stamps: list, span: tuple, rss: list,
         'rss_end_mb': end_mb, 'rss_max_mb': max(mb for _, mb in samples),
         'rss_growth_mb': round(growth, 1), 'rss_growth_mb_per_min': round(growth / minutes, 2),
         'param_rounds': len(params_log), 'param_rounds_answered': answered,
-        'get_parameters_p50_ms': _percentile([1e3 * s for s in get_s], 50),
+        'get_parameters_p50_ms': percentile([1e3 * s for s in get_s], 50),
         'get_parameters_max_ms': round(1e3 * max(get_s), 1) if get_s else None,
-        'set_parameters_p50_ms': _percentile([1e3 * s for s in set_s], 50),
+        'set_parameters_p50_ms': percentile([1e3 * s for s in set_s], 50),
         'set_parameters_max_ms': round(1e3 * max(set_s), 1) if set_s else None,
     }
 
@@ -340,12 +351,7 @@ def run_soak(models: Path, overload: float = 2.0, minutes: float = 5.0,
         diagnostics and drops, node_alive_at_end, node_exit_code, passed and failures.
     """
     cameras = 2 if mode == 'stereo' else 1
-    ros_args = ['-p', f'model_dir:={models}', '-p', f'mode:={mode}',
-                '-p', 'image_reliability:=reliable',
-                '-p', f'diagnostics_period:={DIAGNOSTICS_PERIOD}']
-    for camera in range(cameras):
-        ros_args += ['-r', f'image{camera}:={SOAK_IMAGES[camera]}',
-                     '-r', f'camera_info{camera}:={SOAK_INFOS[camera]}']
+    ros_args = ['-p', 'image_reliability:=reliable', *node_args(models, mode, cameras)]
     node = demo_ros.start_node(ros_args)
     probe, output, report = None, '', {}
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lightglue_ros.runtime.cpu import bf16_advice
 from lightglue_ros.runtime.cpu import describe_cpu
+from lightglue_ros.runtime.manifest import check_extractor_precision
 from lightglue_ros.runtime.manifest import stage_entry
 from lightglue_ros.runtime.manifest import stage_path
 from lightglue_ros.runtime.ovcore import shared_core
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 # What the runtime may ask of an extractor: the OpenVINO inference precision hint of the IR's
 # float ops. An INT8 IR (convert --extractor-precision int8) keeps its quantized ops INT8
 # under either hint.
-RUNTIME_PRECISIONS = ('f32', 'bf16', 'int8')
 
 
 @functools.lru_cache(maxsize=1)
@@ -218,9 +218,7 @@ def resolve_precision(manifest: dict, precision: str | None) -> str:
     """
     stored = manifest.get('extractor_precision', 'f32')
     precision = precision or stored
-    if precision not in RUNTIME_PRECISIONS:
-        raise ValueError(f'unknown extractor precision {precision!r}; choose one of '
-                         f'{", ".join(RUNTIME_PRECISIONS)}')
+    check_extractor_precision(precision)
     if precision == 'int8' and stored != 'int8':
         raise ValueError(f'extractor precision int8 needs an INT8 model set, '
                          f'{manifest.get("model_dir")} is {stored}: re-run convert with '
