@@ -215,7 +215,8 @@ def replay_through_node(bag: Path, image_topic: str, info_topic: str, models: Pa
     import yaml
     from lightglue_ros.ros.bag import replay
     local_ros_environment()
-    # One merged params file: rcl lets a --params-file win over -p, whatever the order.
+    # One merged params file. (rcl applies -p and --params-file in command-line order, the
+    # later winning; one file leaves nothing to the order.)
     conf = yaml.safe_load(Path(params_file).read_text()) if params_file else {}
     values = conf.setdefault('/**', {}).setdefault('ros__parameters', {})
     # Queues that hold the whole bag: every frame is processed even if the first
