@@ -17,11 +17,11 @@
 
 In one run on the same images: the extractor of an f32 model set compiled f32 and bf16, and
 (with --int8-models) the INT8 model set's, timed interleaved per repetition (medians; the
-machine may be shared, so read the ratios to f32): the CNN (its OpenVINO inference call,
-timed inside the extraction) and the whole extraction (CNN + numpy detection and
-descriptors). Agreement with f32: the
-fraction of f32 keypoints that the other precision also finds within 1 px, and the cosine
-of the descriptors of those keypoints.
+machine may be shared, so read the ratios to f32): the inference (the extraction's OpenVINO
+calls, timed inside it: the CNN and, for ALIKED, the descriptor head's dense layers) and the
+whole extraction (inference + detection and the head's sparse part in numpy / numba).
+Agreement with f32: the fraction of f32 keypoints that the other precision also finds within
+1 px, and the cosine of the descriptors of those keypoints.
 """
 
 import logging
@@ -134,7 +134,7 @@ def bench(args) -> tuple[list[dict], int]:
     for _ in range(max(1, args.repeat)):
         for p in order:
             image = images[len(rows[p]['extract']) % len(images)][1]
-            with inference_clock() as clock:  # the extractor's one call: its CNN
+            with inference_clock() as clock:  # the extractor's OpenVINO calls
                 rows[p]['extract'].append(engines[p].extract(image)['timing_ms'])
             rows[p]['cnn'].append(clock.seconds * 1e3)
     for _, image in images:
@@ -158,7 +158,7 @@ def format_table(rows: list[dict], args, n_images: int) -> str:
              f'max {args.max_keypoints} keypoints, {args.repeat} interleaved repetitions '
              f'(medians), agreement on {n_images} images; CPU {describe_cpu().label()}',
              '',
-             '| extractor | compiled as | INT8 ops | CNN ms (x f32) | extract ms (x f32) '
+             '| extractor | compiled as | INT8 ops | inference ms (x f32) | extract ms (x f32) '
              '| keypoints | f32 keypoints repeated <= 1 px | descriptor cosine |',
              '|---|---|---|---|---|---|---|---|']
     for row in rows:

@@ -464,6 +464,10 @@ class AlikedExtractor(Extractor):
         and numpy's gathers release the GIL. The dense part (the per-sample 1x1 convolution,
         SELU and the aggregation over the M samples) is one OpenVINO call on all samples.
         """
+        # Keypoints in raster order (they come by score): neighbours read the same cache lines
+        # of the maps, and each part works on its own band of the image.
+        order = np.lexsort((kpts_n[:, 0], kpts_n[:, 1]))
+        kpts_n = kpts_n[order]
         parts = min(self.head_threads, len(kpts_n) // MIN_PART)
         sampled = np.empty((len(kpts_n) * self.positions, dense.dim), np.float32)
         if parts <= 1:
@@ -490,7 +494,9 @@ class AlikedExtractor(Extractor):
         infer(request, {0: sampled}, share_inputs=True, share_outputs=True)
         desc = request.get_output_tensor(0).data
         norm = np.sqrt(np.einsum('nd,nd->n', desc, desc))
-        return desc / np.maximum(norm, np.float32(1e-12))[:, None]
+        out = np.empty_like(desc)
+        out[order] = desc / np.maximum(norm, np.float32(1e-12))[:, None]
+        return out
 
     def _sample_part(self, dense, kpts_n: np.ndarray, wh: np.ndarray, height: int,
                      width: int, out: np.ndarray) -> None:
