@@ -405,8 +405,9 @@ class AlikedExtractor(Extractor):
         image = self._check_image(image)
         height, width = image.shape[:2]
         top, bottom, left, right = pad_amounts(height, width, self.divisible_by)
-        padded = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
-        tensor = np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
+        if top or bottom or left or right:
+            image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
+        tensor = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
         score_map, *feats = self._infer(tensor)
         scores = np.ascontiguousarray(score_map[0, top:top + height, left:left + width])
 
