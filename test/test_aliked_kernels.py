@@ -12,20 +12,26 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The ALIKED head's compiled kernels against its numpy path (and a direct upsampling)."""
+"""The ALIKED head: compiled kernels against the numpy path and a written-out map; dense part."""
 
 import os
 import subprocess
 import sys
 
+from conftest import skip_or_fail
 import cv2
-from lightglue_ros.runtime.extractors import aliked
+from lightglue_ros.runtime.extractors import aliked_head
 from lightglue_ros.runtime.extractors import aliked_kernels
 import numpy as np
+import openvino as ov
 import pytest
 
-pytestmark = pytest.mark.skipif(not aliked_kernels.AVAILABLE,
-                                reason=f'numba: {aliked_kernels.UNAVAILABLE_REASON}')
+
+@pytest.fixture(autouse=True)
+def _numba():
+    """Skip without numba; under CI (make setup installs it) fail instead."""
+    if not aliked_kernels.AVAILABLE:
+        skip_or_fail(f'numba: {aliked_kernels.UNAVAILABLE_REASON}')
 
 
 def _maps(channels: int, full_h: int, full_w: int, seed: int = 0) -> list:
@@ -40,8 +46,8 @@ def _upsampled(feats: list, top: int, left: int, height: int, width: int) -> np.
     full_h, full_w = feats[0].shape[1:3]
     parts = [feats[0][0]]
     for feat in feats[1:]:
-        rows = aliked._interp_table(full_h, feat.shape[1])
-        cols = aliked._interp_table(full_w, feat.shape[2])
+        rows = aliked_head._interp_table(full_h, feat.shape[1])
+        cols = aliked_head._interp_table(full_w, feat.shape[2])
         fmap = feat[0].astype(np.float64)
         fmap = rows[2][:, None, None] * fmap[rows[0]] + rows[3][:, None, None] * fmap[rows[1]]
         fmap = (cols[2][None, :, None] * fmap[:, cols[0]]
@@ -56,8 +62,8 @@ def test_kernels_equal_the_numpy_head(channels):
     """Both kernels give the numpy path's features, with padding and corners outside."""
     height, width, top, left = 90, 150, 3, 5  # inside a padded 96x160 input
     feats = _maps(channels, 96, 160)
-    dense = aliked.DenseFeatures(feats, top, left, width)
-    compiled = aliked.CompiledFeatures(feats, top, left, width)
+    dense = aliked_head.DenseFeatures(feats, top, left, width)
+    compiled = aliked_head.CompiledFeatures(feats, top, left, width)
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, height * width, (40, 3, 3))
     expected = dense.gather(pixels)
@@ -84,7 +90,7 @@ def test_kernels_equal_the_numpy_head(channels):
 def test_a_corner_outside_adds_nothing():
     """Half a pixel left of the image: only the two inside corners count, with their weight."""
     feats = _maps(32, 64, 64)
-    compiled = aliked.CompiledFeatures(feats, 0, 0, 64)
+    compiled = aliked_head.CompiledFeatures(feats, 0, 0, 64)
     out = np.empty((2, 128), np.float32)
     compiled.sample(np.array([-0.5, 0.0], np.float32), np.array([9.0, 9.0], np.float32),
                     64, 64, out)
@@ -97,10 +103,11 @@ def test_extractor_uses_the_kernels_and_falls_back_without_numba(tmp_path):
     script.write_text(
         'import sys\n'
         'import numpy as np\n'
-        'from lightglue_ros.runtime.extractors import aliked, aliked_kernels\n'
+        'from lightglue_ros.runtime.extractors import aliked_head, aliked_kernels\n'
         'feats = [np.random.default_rng(0).standard_normal((1, 64 // s, 96 // s, 32))'
         '.astype(np.float32) for s in (1, 2, 8, 32)]\n'
-        'dense = aliked.CompiledFeatures if aliked_kernels.AVAILABLE else aliked.DenseFeatures\n'
+        'dense = (aliked_head.CompiledFeatures if aliked_kernels.AVAILABLE\n'
+        '         else aliked_head.DenseFeatures)\n'
         'out = np.empty((3, 128), np.float32)\n'
         'dense(feats, 0, 0, 96).sample(np.float32([1.5, 30.25, 90.0]), '
         'np.float32([2.0, 40.5, 63.0]), 64, 96, out)\n'
@@ -128,20 +135,80 @@ def test_uses_compiled_head_on_a_real_image(aliked_models):
     extractor = engine.extractor
     assert extractor.compiled_head
     used = []
-    original = aliked.CompiledFeatures.sample
+    original = aliked_head.CompiledFeatures.sample
 
     def spy(self, *args):
         used.append(len(args[0]))
         return original(self, *args)
 
     image = cv2.resize(data.coffee(), (320, 240)).astype(np.float32) / 255
-    aliked.CompiledFeatures.sample = spy
+    aliked_head.CompiledFeatures.sample = spy
     try:
         feats = engine.extract(np.ascontiguousarray(image))
     finally:
-        aliked.CompiledFeatures.sample = original
+        aliked_head.CompiledFeatures.sample = original
     assert sum(used) == len(feats['keypoints']) * extractor.positions > 0
     extractor.compiled_head = False  # the numpy head: the same descriptors
     numpy_feats = engine.extract(np.ascontiguousarray(image))
     assert np.array_equal(numpy_feats['keypoints'], feats['keypoints'])
     assert np.abs(numpy_feats['descriptors'] - feats['descriptors']).max() < 1e-5
+
+
+def test_dense_head_graph_equals_its_formula():
+    """The OpenVINO graph of the head's dense part equals selu(s @ sf_w) @ agg_w per keypoint."""
+    rng = np.random.default_rng(3)
+    sf_w = rng.standard_normal((32, 32)).astype(np.float32) * 0.2
+    agg_w = rng.standard_normal((4 * 32, 24)).astype(np.float32) * 0.2
+    samples = rng.standard_normal((5 * 4, 32)).astype(np.float32)
+    head = aliked_head.DenseHead(sf_w, agg_w, ov.Core(), 'CPU',
+                                 {'INFERENCE_PRECISION_HINT': 'f32'})
+    assert head.in_openvino
+    hidden = samples.astype(np.float64) @ sf_w
+    hidden = 1.0507009873554805 * np.where(hidden > 0, hidden, 1.6732632423543772
+                                           * np.expm1(np.minimum(hidden, 0)))
+    expected = hidden.reshape(5, -1) @ agg_w
+    assert head(samples).shape == (5, 24)
+    np.testing.assert_allclose(head(samples), expected, rtol=1e-4, atol=1e-5)
+    head.close()
+    assert not head.in_openvino  # now the numpy formula: the same values
+    np.testing.assert_allclose(head(samples), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_features_refuse_what_the_kernels_cannot_index():
+    """Maps of mixed channel counts and NaN sample positions raise instead of reading astray."""
+    feats = _maps(32, 64, 64)
+    feats[3] = feats[3][..., :16]
+    with pytest.raises(ValueError, match='one channel count'):
+        aliked_head.CompiledFeatures(feats, 0, 0, 64)
+    compiled = aliked_head.CompiledFeatures(_maps(32, 64, 64), 0, 0, 64)
+    with pytest.raises(ValueError, match='non-finite'):
+        compiled.sample(np.array([3.0, np.nan], np.float32), np.array([2.0, 2.0], np.float32),
+                        64, 64, np.empty((2, 128), np.float32))
+
+
+def test_extractor_falls_back_to_numpy_when_the_kernels_cannot_serve(
+        aliked_models, monkeypatch, caplog):
+    """Without numba, or with kernels that fail to compile, the extractor runs the numpy head."""
+    from lightglue_ros.runtime.engine import Engine
+    from skimage import data
+    image = np.ascontiguousarray(
+        cv2.resize(data.astronaut(), (320, 240)).astype(np.float32) / 255)
+    reference = Engine(aliked_models, threads=2).extract(image)
+    monkeypatch.setattr(aliked_kernels, 'AVAILABLE', False)
+    assert not Engine(aliked_models, threads=2).extractor.compiled_head
+    monkeypatch.setattr(aliked_kernels, 'AVAILABLE', True)
+
+    def broken(channels):
+        raise RuntimeError('no LLVM today')
+    monkeypatch.setattr(aliked_kernels, 'warm_up', broken)
+    with caplog.at_level('WARNING'):
+        engine = Engine(aliked_models, threads=2)
+    assert not engine.extractor.compiled_head
+    assert 'no LLVM today' in caplog.text and 'using numpy' in caplog.text
+    used = []
+    monkeypatch.setattr(aliked_head.DenseFeatures, 'sample',
+                        lambda self, *a, f=aliked_head.DenseFeatures.sample: used.append(1)
+                        or f(self, *a))
+    feats = engine.extract(image)
+    assert used and np.array_equal(feats['keypoints'], reference['keypoints'])
+    assert np.abs(feats['descriptors'] - reference['descriptors']).max() < 1e-5

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Runtime feature extractors: OpenVINO IR + numpy post-processing. No torch, no ROS."""
+"""Runtime feature extractors: OpenVINO IR + numpy and numba post-processing. No torch or ROS."""
 
 import contextlib
 import ctypes

@@ -30,15 +30,15 @@ import cv2
 from lightglue_ros.runtime.extractors import aliked_kernels
 from lightglue_ros.runtime.extractors import Extractor
 from lightglue_ros.runtime.extractors import single_thread_blas
+from lightglue_ros.runtime.extractors.aliked_head import bilinear_weights
+from lightglue_ros.runtime.extractors.aliked_head import CompiledFeatures
+from lightglue_ros.runtime.extractors.aliked_head import DenseFeatures
+from lightglue_ros.runtime.extractors.aliked_head import DenseHead
+from lightglue_ros.runtime.extractors.aliked_head import selu
 from lightglue_ros.runtime.ovcore import infer
 import numpy as np
-import openvino as ov
-from openvino import opset13 as ops
-from scipy.sparse import csr_matrix
 
 logger = logging.getLogger(__name__)
-SELU_ALPHA = np.float32(1.6732632423543772848170429916717)
-SELU_SCALE = np.float32(1.0507009873554804934193349852946)
 TEMPERATURE = 0.1  # soft-argmax temperature of the reference DKD
 # The descriptor head runs in parts of at least this many keypoints, one part per thread.
 MIN_PART = 64
@@ -50,17 +50,6 @@ def _usable_cores() -> int:
     if hasattr(os, 'sched_getaffinity'):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
-
-
-def selu(x: np.ndarray) -> np.ndarray:
-    """Return SELU(x) = scale * (max(0, x) + alpha * expm1(min(0, x))) in float32."""
-    neg = np.minimum(x, 0)
-    np.expm1(neg, out=neg)
-    neg *= SELU_ALPHA
-    out = np.maximum(x, 0)
-    out += neg
-    out *= SELU_SCALE
-    return out
 
 
 def pad_amounts(height: int, width: int, divisible_by: int) -> tuple[int, int, int, int]:
@@ -142,190 +131,12 @@ def soft_argmax(scores: np.ndarray, indices: np.ndarray, radius: int) -> np.ndar
     return np.stack([xs, ys], 1).astype(np.float32) + residual
 
 
-def bilinear_weights(x: np.ndarray, y: np.ndarray, width: int, height: int) -> tuple:
-    """
-    Return corner flat indices (4, ...) and weights (4, ...) for zero-padded bilinear.
-
-    Matches grid_sample(align_corners=True, padding_mode='zeros') after unnormalising:
-    corners outside the (height, width) map get weight 0 (their index is clipped).
-    """
-    x0 = np.floor(x)
-    y0 = np.floor(y)
-    x1 = x0 + 1
-    y1 = y0 + 1
-    corners = ((x0, y0, (x1 - x) * (y1 - y)), (x1, y0, (x - x0) * (y1 - y)),
-               (x0, y1, (x1 - x) * (y - y0)), (x1, y1, (x - x0) * (y - y0)))
-    index = []
-    weight = []
-    for cx, cy, w in corners:
-        inside = (cx >= 0) & (cx <= width - 1) & (cy >= 0) & (cy <= height - 1)
-        cxi = np.clip(cx, 0, width - 1).astype(np.int64)
-        cyi = np.clip(cy, 0, height - 1).astype(np.int64)
-        index.append(cyi * width + cxi)
-        weight.append(np.where(inside, w, np.float32(0)))
-    return np.stack(index), np.stack(weight)
-
-
 def sample_map(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinearly sample an (H, W) map at float pixel coordinates (zeros outside)."""
     index, weight = bilinear_weights(x, y, values.shape[1], values.shape[0])
     gathered = values.ravel()[index]
     return ((weight[0] * gathered[0] + weight[1] * gathered[1])
             + weight[2] * gathered[2]) + weight[3] * gathered[3]
-
-
-def _interp_table(size_out: int, size_in: int) -> tuple:
-    """Return (i0, i1, w0, w1) of align_corners=True bilinear upsampling along one axis."""
-    scale = np.float32((size_in - 1) / (size_out - 1)) if size_out > 1 else np.float32(0)
-    src = np.arange(size_out, dtype=np.float32) * scale
-    i0 = src.astype(np.int64)
-    w1 = np.clip(src - i0, 0, 1).astype(np.float32)
-    i1 = np.minimum(i0 + 1, size_in - 1)
-    return i0, i1, np.float32(1) - w1, w1
-
-
-class DenseFeatures:
-    """
-    The reference's normalised descriptor map, evaluated at chosen pixels only.
-
-    The full map is cat(feat1, up2(feat2), up8(feat3), up32(feat4)) over channels at the
-    padded resolution, cropped by the padding and L2-normalised per pixel.
-    """
-
-    def __init__(self, feats: list, pad_top: int, pad_left: int, width: int) -> None:
-        self.pad = (pad_top, pad_left)
-        self.width = width
-        self.first = feats[0][0].reshape(-1, feats[0].shape[3])
-        full_h, full_w = feats[0].shape[1:3]
-        self.full_w = full_w
-        self.dim = sum(f.shape[3] for f in feats)
-        self.coarse = []  # (flat map, its width, row table or None, column table)
-        for feat in feats[1:]:
-            fmap = feat[0]
-            rows = _interp_table(full_h, fmap.shape[0])
-            if 4 * fmap.shape[0] <= full_h:
-                # Small maps: interpolate every output row once, so that each pixel then
-                # blends 2 entries instead of 4.
-                fmap = rows[2][:, None, None] * fmap[rows[0]] \
-                    + rows[3][:, None, None] * fmap[rows[1]]
-                rows = None
-            self.coarse.append((fmap.reshape(-1, fmap.shape[2]), fmap.shape[1], rows,
-                                _interp_table(full_w, fmap.shape[1])))
-
-    def at(self, pixels: np.ndarray) -> np.ndarray:
-        """
-        Return (P, D) normalised features at flat pixel indices of the unpadded image.
-
-        Each coarse map's bilinear blend is a sparse (P, map pixels) matrix with 2 or 4
-        entries per row times the map: about 3x faster than gathering the corners and
-        blending them with small matrix products (measured at 480x640, 51k pixels).
-        """
-        ys, xs = np.divmod(pixels, self.width)
-        ys += self.pad[0]
-        xs += self.pad[1]
-        out = np.empty((len(pixels), self.dim), np.float32)
-        start = self.first.shape[1]
-        out[:, :start] = self.first.take(ys * self.full_w + xs, axis=0)
-        for fmap, width, rows, cols in self.coarse:
-            c0, c1, wx0, wx1 = cols[0][xs], cols[1][xs], cols[2][xs], cols[3][xs]
-            if rows is None:
-                base = ys * width
-                index = np.stack([base + c0, base + c1], 1)
-                weight = np.stack([wx0, wx1], 1)
-            else:
-                r0, r1 = rows[0][ys] * width, rows[1][ys] * width
-                wy0, wy1 = rows[2][ys], rows[3][ys]
-                index = np.stack([r0 + c0, r0 + c1, r1 + c0, r1 + c1], 1)
-                weight = np.stack([wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1], 1)
-            end = start + fmap.shape[1]
-            out[:, start:end] = _blend_rows(index, weight, len(fmap)) @ fmap
-            start = end
-        norm = np.sqrt(np.einsum('pc,pc->p', out, out))
-        out /= np.maximum(norm, np.float32(1e-12))[:, None]
-        return out
-
-    def _unique(self, flat: np.ndarray) -> tuple:
-        """Return (distinct pixels in order, position of each of `flat` among them)."""
-        # A marker image beats sorting (np.unique) for many indices into a small image.
-        marks = np.zeros(int(flat.max()) + 1, bool)
-        marks[flat] = True
-        unique = np.flatnonzero(marks)
-        lookup = np.empty(len(marks), np.int64)
-        lookup[unique] = np.arange(len(unique))
-        return unique, lookup[flat]
-
-    def gather(self, pixels: np.ndarray) -> np.ndarray:
-        """
-        Return features at flat pixel indices of any shape, each distinct pixel once.
-
-        :return: pixels.shape + (D,) float32.
-        """
-        unique, positions = self._unique(pixels.ravel())
-        return self.at(unique).take(positions, axis=0).reshape(*pixels.shape, self.dim)
-
-    def blend(self, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """
-        Return sum over k of weight[:, k] * features at pixel index[:, k], (S, D) float32.
-
-        The bilinear sample of the normalised map at S points from their (S, 4) corners:
-        the features of the distinct corners, then one sparse product (no (S, 4, D) copy).
-        """
-        unique, positions = self._unique(index.ravel())
-        return _blend_rows(positions.reshape(index.shape), weight, len(unique)) @ self.at(unique)
-
-    def sample(self, x: np.ndarray, y: np.ndarray, height: int, width: int,
-               out: np.ndarray) -> None:
-        """Write the map sampled bilinearly at image pixels (x, y), zeros outside, to out."""
-        index, weight = bilinear_weights(x, y, width, height)
-        out[:] = self.blend(index.T, weight.T)
-
-
-class CompiledFeatures:
-    """
-    The same map as DenseFeatures, read by the compiled kernels (aliked_kernels).
-
-    Nothing is precomputed but the (tiny) interpolation tables: each pixel's channels are
-    computed where they are used.
-    """
-
-    def __init__(self, feats: list, pad_top: int, pad_left: int, width: int) -> None:
-        self.pad = (pad_top, pad_left)
-        self.width = width
-        self.maps = [np.ascontiguousarray(feat[0]) for feat in feats]
-        full_h, full_w = self.maps[0].shape[:2]
-        self.dim = sum(fmap.shape[2] for fmap in self.maps)
-        self.features_at, self.sample_at = aliked_kernels.KERNELS[self.maps[0].shape[2]]
-        rows = [_interp_table(full_h, fmap.shape[0]) for fmap in self.maps[1:]]
-        cols = [_interp_table(full_w, fmap.shape[1]) for fmap in self.maps[1:]]
-        self.tables = (np.array([[table[0], table[1]] for table in rows], np.int64),
-                       np.array([[table[2], table[3]] for table in rows], np.float32),
-                       np.array([[table[0], table[1]] for table in cols], np.int64),
-                       np.array([[table[2], table[3]] for table in cols], np.float32))
-
-    def gather(self, pixels: np.ndarray) -> np.ndarray:
-        """Return features at flat pixel indices of any shape: pixels.shape + (D,)."""
-        ys, xs = np.divmod(pixels.ravel(), self.width)
-        out = np.empty((len(ys), self.dim), np.float32)
-        self.features_at(ys + self.pad[0], xs + self.pad[1], *self.maps, *self.tables, out)
-        return out.reshape(*pixels.shape, self.dim)
-
-    def sample(self, x: np.ndarray, y: np.ndarray, height: int, width: int,
-               out: np.ndarray) -> None:
-        """Write the map sampled bilinearly at image pixels (x, y), zeros outside, to out."""
-        self.sample_at(np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32),
-                       height, width, self.pad[0], self.pad[1], *self.maps, *self.tables, out)
-
-
-def _blend_rows(index: np.ndarray, weight: np.ndarray, columns: int):
-    """
-    Return the sparse (S, columns) matrix with weight[s, k] at (s, index[s, k]).
-
-    Rows sum their entries in k order (as a written-out bilinear blend); a repeated index in
-    a row (a clipped corner) is added twice, as the blend adds it.
-    """
-    rows, per_row = index.shape
-    return csr_matrix((weight.ravel(), index.ravel(), np.arange(0, rows * per_row + 1, per_row)),
-                      shape=(rows, columns))
 
 
 class AlikedExtractor(Extractor):
@@ -365,27 +176,38 @@ class AlikedExtractor(Extractor):
         threads = self.compile_config.get('INFERENCE_NUM_THREADS') or _usable_cores()
         self.head_threads = max(1, min(int(threads), MAX_PARTS))
         self._pool = None
-        # The head's sparse part: numba kernels when numba is there, else numpy (same values).
-        self.compiled_head = self._warm_kernels(int(self.conf.get('descriptor_dim', 128)) // 4)
-        self._head = None
+        # The head's sparse part: numba kernels when numba is there, else numpy (same values);
+        # its dense part in OpenVINO. Both are compiled now, not on the first frame.
+        self.kernel_channels = self._warm_kernels(self.sf_w.shape[0] // 4)
+        self.dense_head = DenseHead(self.sf_w, self.agg_w, self.core, self.device,
+                                    self.compile_config)
 
-    def _warm_kernels(self, channels: int) -> bool:
-        """Compile the head's kernels now; return False (numpy head) if they cannot serve."""
+    @property
+    def compiled_head(self) -> bool:
+        """Return whether the head's sparse part runs in the compiled kernels."""
+        return self.kernel_channels is not None
+
+    @compiled_head.setter
+    def compiled_head(self, value: bool) -> None:
+        self.kernel_channels = self.sf_w.shape[0] // 4 if value else None
+
+    def _warm_kernels(self, channels: int) -> int | None:
+        """Compile the head's kernels now; return their channel count, None for numpy."""
         if not aliked_kernels.AVAILABLE:
             logger.info('ALIKED descriptor head: numpy (numba: %s)',
                         aliked_kernels.UNAVAILABLE_REASON)
-            return False
+            return None
         if channels not in aliked_kernels.KERNELS:
             logger.info('ALIKED descriptor head: numpy (no compiled kernel for %d channels)',
                         channels)
-            return False
+            return None
         try:
             aliked_kernels.warm_up(channels)
         except Exception as exc:  # any numba failure: the numpy head serves
             logger.warning('ALIKED descriptor head: numba kernels failed to compile (%s); '
                            'using numpy', exc)
-            return False
-        return True
+            return None
+        return channels
 
     def _infer(self, image: np.ndarray) -> list:
         """Run the CNN; the returned arrays are views valid until the next call."""
@@ -429,7 +251,7 @@ class AlikedExtractor(Extractor):
         # Normalised to [-1, 1] and back exactly as the reference, so rounding matches.
         kpts_n = soft_argmax(scores, indices, radius) / wh * np.float32(2) - np.float32(1)
         pix = (kpts_n + np.float32(1)) / np.float32(2) * wh
-        compiled = self.compiled_head and feats[0].shape[3] in aliked_kernels.KERNELS
+        compiled = all(feat.shape[3] == self.kernel_channels for feat in feats)
         features = CompiledFeatures if compiled else DenseFeatures
         descriptors = self._describe(features(feats, top, left, width), kpts_n, wh,
                                      height, width)
@@ -454,8 +276,8 @@ class AlikedExtractor(Extractor):
                              'for any size')
         return np.asarray(image, np.float32)
 
-    def _describe(self, dense, kpts_n: np.ndarray, wh: np.ndarray, height: int,
-                  width: int) -> np.ndarray:
+    def _describe(self, dense: DenseFeatures | CompiledFeatures, kpts_n: np.ndarray,
+                  wh: np.ndarray, height: int, width: int) -> np.ndarray:
         """
         Run the SDDH head: its sparse part on `head_threads` threads, its dense part in OpenVINO.
 
@@ -491,16 +313,14 @@ class AlikedExtractor(Extractor):
                     wait(futures)
             for future in futures:
                 future.result()  # raise a part's error
-        request = self._head_request()
-        infer(request, {0: sampled}, share_inputs=True, share_outputs=True)
-        desc = request.get_output_tensor(0).data
+        desc = self.dense_head(sampled)
         norm = np.sqrt(np.einsum('nd,nd->n', desc, desc))
         out = np.empty_like(desc)
         out[order] = desc / np.maximum(norm, np.float32(1e-12))[:, None]
         return out
 
-    def _sample_part(self, dense, kpts_n: np.ndarray, wh: np.ndarray, height: int,
-                     width: int, out: np.ndarray) -> None:
+    def _sample_part(self, dense: DenseFeatures | CompiledFeatures, kpts_n: np.ndarray,
+                     wh: np.ndarray, height: int, width: int, out: np.ndarray) -> None:
         """
         Write the head's deformable samples at the keypoints to `out`, (N * M, D) float32.
 
@@ -528,34 +348,13 @@ class AlikedExtractor(Extractor):
         pos = (pos + np.float32(1)) / np.float32(2) * wh
         dense.sample(pos[..., 0].ravel(), pos[..., 1].ravel(), height, width, out)
 
-    def _head_request(self):
-        """Return the infer request of the head's dense part, compiling it on first use."""
-        if self._head is None:
-            compiled = self.core.compile_model(
-                dense_head_model(self.sf_w, self.agg_w), self.device, self.compile_config)
-            self._head = compiled.create_infer_request()
-        return self._head
-
     def close(self) -> None:
-        """Release the head's infer request with the CNN's (see `Engine.close`)."""
-        self._head = None
+        """Release the head's infer request and threads with the CNN's (see `Engine.close`)."""
+        self.dense_head.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         super().close()
-
-
-def dense_head_model(sf_w: np.ndarray, agg_w: np.ndarray) -> ov.Model:
-    """
-    Build the SDDH head's dense part as an OpenVINO graph from its weights.
-
-    Input (N * M, D) deformable samples; output (N, D') descriptors before the final L2
-    normalisation: selu(samples @ sf_w) reshaped to (N, M * D) @ agg_w. SELU is written as
-    scale * ELU(alpha), with the scale folded into agg_w, so that OpenVINO fuses the ELU
-    into the first product (its SELU op ran as a reference kernel: 7 ms at 1024 keypoints).
-    """
-    samples = ops.parameter([-1, sf_w.shape[0]], np.float32, name='samples')
-    hidden = ops.elu(ops.matmul(samples, ops.constant(sf_w), False, False), float(SELU_ALPHA))
-    flat = ops.reshape(hidden, ops.constant(np.array([-1, agg_w.shape[0]], np.int64)), False)
-    desc = ops.matmul(flat, ops.constant((agg_w * SELU_SCALE).astype(np.float32)), False, False)
-    return ov.Model([desc], [samples], 'aliked_descriptor_head')
 
 
 EXTRACTOR_CLASS = AlikedExtractor

@@ -18,12 +18,13 @@ Compiled (numba) kernels of the ALIKED descriptor head's sparse part.
 The head reads the normalised descriptor map cat(feat1, up2(feat2), up8(feat3), up32(feat4))
 at the pixels of each keypoint's patch and at the four corners of each deformable sample.
 numpy builds that from gathers and sparse products with an intermediate array per step; these
-kernels compute each pixel's 128 channels in place, normalise them and blend them, with no
+kernels compute each pixel's 4 x C channels in place, normalise them and blend them, with no
 intermediate arrays (at 480x640 and 1024 keypoints: see docs/performance.md). They release
 the GIL, so the extractor's head threads run them in parallel.
 
 numba is optional: `AVAILABLE` is False when it cannot be imported (or `LIGHTGLUE_ROS_NO_NUMBA`
-is set), and the extractor then uses its numpy path, which computes the same values.
+is set to anything but 0), `KERNELS` is then empty, and the extractor uses its numpy path,
+which computes the same values.
 Compiled code is cached on disk (numba's cache, beside this file or in the user's cache
 directory when the package directory is read-only), so only the first start compiles.
 """
@@ -33,12 +34,12 @@ import os
 import numpy as np
 
 try:
-    if os.environ.get('LIGHTGLUE_ROS_NO_NUMBA'):
+    if os.environ.get('LIGHTGLUE_ROS_NO_NUMBA', '0') not in ('', '0'):
         raise ImportError('LIGHTGLUE_ROS_NO_NUMBA is set')
     import numba
-except ImportError as error:  # numba missing or refused: the numpy head serves
+except Exception as error:  # numba missing, refused or broken: the numpy head serves
     numba = None
-    UNAVAILABLE_REASON = str(error)
+    UNAVAILABLE_REASON = f'{type(error).__name__}: {error}'
 else:
     UNAVAILABLE_REASON = ''
 
@@ -177,8 +178,10 @@ def _sample_32(px, py, height, width, top, left, f1, f2, f3, f4, rows_i, rows_w,
            out, 32)
 
 
-# Channels per map -> (features_at, sample) without the `channels` argument.
-KERNELS = {16: (_features_at_16, _sample_16), 32: (_features_at_32, _sample_32)}
+# Channels per map -> (features_at, sample) without the `channels` argument; none without
+# numba (the functions above would then run as plain Python loops).
+KERNELS = {16: (_features_at_16, _sample_16), 32: (_features_at_32, _sample_32)} if AVAILABLE \
+    else {}
 
 
 def warm_up(channels: int) -> None:
