@@ -31,7 +31,8 @@ import pytest
 def _numba():
     """Skip without numba; under CI (make setup installs it) fail instead."""
     if not aliked_kernels.AVAILABLE:
-        skip_or_fail(f'numba: {aliked_kernels.UNAVAILABLE_REASON}')
+        skip_or_fail('needs numba, which the runtime extra installs (`make setup`; pip install '
+                     f'numba), to test the compiled head: {aliked_kernels.UNAVAILABLE_REASON}')
 
 
 def _maps(channels: int, full_h: int, full_w: int, seed: int = 0) -> list:
@@ -148,7 +149,7 @@ def test_uses_compiled_head_on_a_real_image(aliked_models):
     finally:
         aliked_head.CompiledFeatures.sample = original
     assert sum(used) == len(feats['keypoints']) * extractor.positions > 0
-    extractor.compiled_head = False  # the numpy head: the same descriptors
+    extractor.kernel_channels = None  # the numpy head: the same descriptors
     numpy_feats = engine.extract(np.ascontiguousarray(image))
     assert np.array_equal(numpy_feats['keypoints'], feats['keypoints'])
     assert np.abs(numpy_feats['descriptors'] - feats['descriptors']).max() < 1e-5

@@ -127,7 +127,7 @@ def bench(args) -> tuple[list[dict], int]:
                          max_keypoints=args.max_keypoints) for p in order}
     images = load_images(args)
     h, w = args.height, args.width
-    rows = {p: {'precision': p, 'cnn': [], 'extract': [], 'repeat': [], 'cosine': [],
+    rows = {p: {'precision': p, 'inference': [], 'extract': [], 'repeat': [], 'cosine': [],
                 'keypoints': [], **engines[p].extractor.precision_info(h, w)} for p in order}
     for p in order:  # warm-up
         engines[p].extract(images[0][1])
@@ -136,7 +136,7 @@ def bench(args) -> tuple[list[dict], int]:
             image = images[len(rows[p]['extract']) % len(images)][1]
             with inference_clock() as clock:  # the extractor's OpenVINO calls
                 rows[p]['extract'].append(engines[p].extract(image)['timing_ms'])
-            rows[p]['cnn'].append(clock.seconds * 1e3)
+            rows[p]['inference'].append(clock.seconds * 1e3)
     for _, image in images:
         feats = {p: engines[p].extract(image) for p in order}
         for p in order:
@@ -153,7 +153,7 @@ def bench(args) -> tuple[list[dict], int]:
 def format_table(rows: list[dict], args, n_images: int) -> str:
     """Return the Markdown table of `bench` rows."""
     f32 = rows[0]
-    cnn0, ext0 = np.median(f32['cnn']), np.median(f32['extract'])
+    inf0, ext0 = np.median(f32['inference']), np.median(f32['extract'])
     lines = [f'{f32["name"]} extractor of {args.models}, {args.height}x{args.width}, '
              f'max {args.max_keypoints} keypoints, {args.repeat} interleaved repetitions '
              f'(medians), agreement on {n_images} images; CPU {describe_cpu().label()}',
@@ -162,9 +162,9 @@ def format_table(rows: list[dict], args, n_images: int) -> str:
              '| keypoints | f32 keypoints repeated <= 1 px | descriptor cosine |',
              '|---|---|---|---|---|---|---|---|']
     for row in rows:
-        cnn, ext = np.median(row['cnn']), np.median(row['extract'])
+        inf, ext = np.median(row['inference']), np.median(row['extract'])
         lines.append(f'| {row["precision"]} | {row["inference_precision"]} | '
-                     f'{row["int8_ops"]} | {cnn:.1f} ({cnn0 / cnn:.2f}x) | '
+                     f'{row["int8_ops"]} | {inf:.1f} ({inf0 / inf:.2f}x) | '
                      f'{ext:.1f} ({ext0 / ext:.2f}x) | {np.mean(row["keypoints"]):.0f} | '
                      f'{np.mean(row["repeat"]) * 100:.1f}% (min '
                      f'{np.min(row["repeat"]) * 100:.1f}%) | {np.nanmean(row["cosine"]):.4f} |')

@@ -187,10 +187,6 @@ class AlikedExtractor(Extractor):
         """Return whether the head's sparse part runs in the compiled kernels."""
         return self.kernel_channels is not None
 
-    @compiled_head.setter
-    def compiled_head(self, value: bool) -> None:
-        self.kernel_channels = self.sf_w.shape[0] // 4 if value else None
-
     def _warm_kernels(self, channels: int) -> int | None:
         """Compile the head's kernels now; return their channel count, None for numpy."""
         if not aliked_kernels.AVAILABLE:

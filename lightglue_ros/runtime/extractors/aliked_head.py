@@ -161,21 +161,17 @@ class DenseFeatures:
         unique, positions = self._unique(pixels.ravel())
         return self.at(unique).take(positions, axis=0).reshape(*pixels.shape, self.dim)
 
-    def blend(self, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """
-        Return sum over k of weight[:, k] * features at pixel index[:, k], (S, D) float32.
-
-        The bilinear sample of the normalised map at S points from their (S, 4) corners:
-        the features of the distinct corners, then one sparse product (no (S, 4, D) copy).
-        """
-        unique, positions = self._unique(index.ravel())
-        return _blend_rows(positions.reshape(index.shape), weight, len(unique)) @ self.at(unique)
-
     def sample(self, x: np.ndarray, y: np.ndarray, height: int, width: int,
                out: np.ndarray) -> None:
-        """Write the map sampled bilinearly at image pixels (x, y), zeros outside, to out."""
+        """
+        Write the map sampled bilinearly at image pixels (x, y), zeros outside, to out.
+
+        The features of the distinct corners, then one sparse product of their weights (no
+        (S, 4, D) copy).
+        """
         index, weight = bilinear_weights(x, y, width, height)
-        out[:] = self.blend(index.T, weight.T)
+        unique, positions = self._unique(index.T.ravel())
+        out[:] = _blend_rows(positions.reshape(-1, 4), weight.T, len(unique)) @ self.at(unique)
 
 
 class CompiledFeatures:
