@@ -63,8 +63,8 @@ def report(aliked_models, tmp_path_factory) -> Run:
 
     def recording_section(ctx, pairs):
         seen['ctx'] = ctx
-        seen['rows'], peaks = matcher_section(ctx, pairs)
-        return seen['rows'], peaks
+        seen['rows'], peaks, attention = matcher_section(ctx, pairs)
+        return seen['rows'], peaks, attention
 
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
@@ -157,6 +157,16 @@ def test_matcher_section(report):
     assert set(data['peaks'][str(K)]) == {'f32', 'bf16', 'f32 PyTorch'}
     assert all(v > 1 for v in data['peaks'][str(K)].values())
     assert 0 < easy['layers_of_peak'] < 10
+    # The fused attention's rate per precision, and from it each full-depth row's ceiling.
+    rates = data['attention'][str(K)]
+    assert set(rates) == {'f32', 'bf16'} and all(v > 1 for v in rates.values())
+    for row in data['matcher']:
+        if row['backend'] == 'ov' and row['mode'] == 'full':
+            precision = row['precision']
+            assert row['layers_ceiling'] == bench_measure.layer_ceiling(
+                K, K, rates[precision], data['peaks'][str(K)][precision], 256, True)
+        else:
+            assert 'layers_ceiling' not in row
 
 
 def test_matcher_rows_against_the_reference_rows(report):
@@ -296,10 +306,18 @@ def test_targets_and_table(report):
     assert targets[extractor]['detail'].count('100.0% paired') == 2
     layers = targets[f'f32 layer compute >= 80% of f32 matmul peak (full depth, K={K})']
     assert "of PyTorch's matmul rate: easy" in layers['detail']
+    for precision in ('f32', 'bf16'):
+        detail = targets[f'{precision} layer compute >= 80% of {precision} matmul peak (full '
+                         f'depth, K={K})']['detail']
+        ceilings = {r['pair']: r['layers_ceiling'] for r in rows(
+            data, backend='ov', precision=precision, mode='full')}
+        assert 'ceiling with this attention kernel and all else at the peak: easy ' \
+            f'{ceilings["easy"] * 100:.2f}%, hard {ceilings["hard"] * 100:.2f}%' in detail
     assert data['environment']['threads'] == 2
     for header in ('matcher K=256, pair easy', 'identical %', 'GF/s layers', 'x static ORT',
                    'outside inf. %',
-                   'acceptance targets', 'MatMul peak'):
+                   'acceptance targets', 'MatMul peak', 'ceiling %',
+                   f'attention alone ({K} x {K} points, fused): f32 '):
         assert header in text
 
 
@@ -329,6 +347,43 @@ def test_flops_equal_the_counted_reference_ops(counted_flops, m, n):
     result = {'prune0': np.full(m, 9), 'prune1': np.full(n, 9), 'stop_layer': 9}
     assert bench_measure.matcher_flops(result, CONF) == {
         'input': counted['input'], 'layers': 9 * counted['layer'], 'assign': counted['assign']}
+
+
+def test_layer_ceiling():
+    """The ceiling counts the reference's FLOPs over the time of what the layers execute."""
+    m, n, dim = 1024, 1024, 256
+    counted = bench_measure.layer_flops(m, n, dim)
+    # Attention at the peak: only the fused cross-attention's second similarity is extra...
+    assert bench_measure.layer_ceiling(m, n, 5.0, 5.0, dim) == pytest.approx(
+        counted / (counted + 2 * m * n * dim), rel=1e-12)
+    # ... which folding the message projections pays back exactly at 1024 + 1024 points.
+    assert bench_measure.layer_ceiling(m, n, 5.0, 5.0, dim, folded=True) == \
+        pytest.approx(1.0, rel=1e-12)
+    # A slower attention: time = executed attention / its rate + the rest / peak.
+    m, n = 300, 170
+    attention = 4 * (m * m + n * n + 2 * m * n) * dim
+    rest = bench_measure.layer_flops(m, n, dim) - 4 * (m * m + n * n) * dim - 6 * m * n * dim
+    for folded, saved in ((False, 0), (True, 4 * (m + n) * dim * dim)):
+        seconds = attention / 150.0 + (rest - saved) / 200.0
+        assert bench_measure.layer_ceiling(m, n, 150.0, 200.0, dim, folded) == pytest.approx(
+            bench_measure.layer_flops(m, n, dim) / seconds / 200.0, rel=1e-12)
+
+
+def test_attention_rate_times_the_layers_fused_attention():
+    """The probe computes softmax(q k^T / sqrt(d)) v, fused as the layers' attention is."""
+    core = ov.Core()
+    probe = bench_measure.AttentionRate(core, 'CPU', 'f32', 48, heads=2, head_dim=16)
+    assert probe.flops == 4 * 2 * 48 * 48 * 16
+    assert probe()['timings_ms']['total'] > 0
+    q, k, v = (probe.inputs[i][0] for i in range(3))
+    sim = q @ k.transpose(0, 2, 1) / 4
+    weights = np.exp(sim - sim.max(-1, keepdims=True))
+    want = (weights / weights.sum(-1, keepdims=True)) @ v
+    got = probe.request.get_output_tensor(0).data[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    kinds = {op.get_rt_info()['layerType'].astype(str)
+             for op in probe.request.get_compiled_model().get_runtime_model().get_ordered_ops()}
+    assert 'Subgraph' in kinds and 'Softmax' not in kinds  # one fused kernel, as in a layer
 
 
 def test_parity_helpers():

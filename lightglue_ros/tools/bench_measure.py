@@ -172,14 +172,39 @@ def interleaved(methods: dict, repeat: int, warmup: bool = True) -> dict:
     return stats
 
 
-class MatmulPeak:
+class RateProbe:
     """
-    An OpenVINO MatMul (rows x inner) @ (inner x cols) to measure attainable GFLOP/s.
+    One OpenVINO graph timed as a rate: `flops` per call, median of back-to-back calls.
 
     One call runs it `inner_runs` times back to back and reports the median: a single
     millisecond-long product right after another method's work measures thread wake-up and
     cold caches, not the arithmetic rate (seen: half the rate of a warm loop).
     """
+
+    def __init__(self, core: ov.Core, device: str, precision: str, model: ov.Model,
+                 inputs: list, flops: float, threads: int | None = None) -> None:
+        config = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = threads
+        self.request = core.compile_model(model, device, config).create_infer_request()
+        self.inputs = dict(enumerate(inputs))
+        self.flops = float(flops)
+
+    def __call__(self, inner_runs: int = 8) -> dict:
+        """Run `inner_runs` times; return {'timings_ms': {'total': median ms of one run}}."""
+        times = []
+        for _ in range(inner_runs):
+            start = time.perf_counter()
+            self._run()
+            times.append(1e3 * (time.perf_counter() - start))
+        return {'timings_ms': {'total': median(times)}}
+
+    def _run(self) -> None:
+        self.request.infer(self.inputs, share_inputs=True)
+
+
+class MatmulPeak(RateProbe):
+    """An OpenVINO MatMul (rows x inner) @ (inner x cols): the attainable GFLOP/s."""
 
     def __init__(self, core: ov.Core, device: str, precision: str, rows: int,
                  inner: int = 512, cols: int = 512, threads: int | None = None) -> None:
@@ -188,21 +213,52 @@ class MatmulPeak:
         param = ops.parameter([rows, inner], np.float32)
         weight = ops.constant(rng.standard_normal((inner, cols)).astype(np.float32))
         model = ov.Model([ops.matmul(param, weight, False, False)], [param])
-        config = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
-        if threads:
-            config['INFERENCE_NUM_THREADS'] = threads
-        self.request = core.compile_model(model, device, config).create_infer_request()
-        self.input = rng.standard_normal((rows, inner)).astype(np.float32)
-        self.flops = 2.0 * rows * inner * cols
+        super().__init__(core, device, precision, model,
+                         [rng.standard_normal((rows, inner)).astype(np.float32)],
+                         2.0 * rows * inner * cols, threads)
 
-    def __call__(self, inner_runs: int = 8) -> dict:
-        """Run `inner_runs` times; return {'timings_ms': {'total': median ms of one run}}."""
-        times = []
-        for _ in range(inner_runs):
-            start = time.perf_counter()
-            self._product()
-            times.append(1e3 * (time.perf_counter() - start))
-        return {'timings_ms': {'total': median(times)}}
 
-    def _product(self) -> None:
-        self.request.infer({0: self.input}, share_inputs=True)
+class AttentionRate(RateProbe):
+    """
+    One multi-head attention alone, in the form the matcher layers give OpenVINO.
+
+    softmax(q k^T * scale) v on (1, heads, points, head_dim) inputs, which the CPU plugin
+    fuses into one kernel (Snippets) as it does the layers' four attentions. Its FLOPs are
+    the two products (4 points^2 head_dim per head); the softmax between them is work the
+    count leaves out, so this rate is what the layers' attention can reach on this machine.
+    """
+
+    def __init__(self, core: ov.Core, device: str, precision: str, points: int,
+                 heads: int = 4, head_dim: int = 64, threads: int | None = None) -> None:
+        from openvino import opset13 as ops
+        rng = np.random.default_rng(0)
+        shape = [1, heads, points, head_dim]
+        q, k, v = (ops.parameter(shape, np.float32) for _ in range(3))
+        sim = ops.multiply(ops.matmul(q, k, False, True),
+                           ops.constant(np.float32(head_dim ** -0.5)))
+        out = ops.matmul(ops.softmax(sim, -1), v, False, False)
+        model = ov.Model([out], [q, k, v])
+        super().__init__(core, device, precision, model,
+                         [rng.standard_normal(shape).astype(np.float32) for _ in range(3)],
+                         4.0 * heads * points * points * head_dim, threads)
+
+
+def layer_ceiling(m: int, n: int, attention_rate: float, peak: float, dim: int = 256,
+                  folded: bool = False) -> float:
+    """
+    Return the share of `peak` one layer (m + n points) could reach at best with this attention.
+
+    The best case: the layer's four attentions (self in each image, cross in each direction)
+    run at `attention_rate`, every other executed FLOP (projections, MLPs, heads) at `peak`
+    and nothing else costs time. The share counts `layer_flops` (the reference's ops), as the
+    bench's layer rates do; executed differs: the fused cross-attention computes the shared
+    similarity once per direction (attention 4 dim (m^2 + n^2 + 2 m n), 2 m n dim more than
+    counted), and `folded` layers (convert's default, fold_layer) skip the two message
+    projections (4 (m + n) dim^2 fewer). Rates in the same unit.
+    """
+    counted = layer_flops(m, n, dim)
+    counted_attention = 4 * (m * m + n * n) * dim + 6 * m * n * dim
+    executed_attention = 4 * (m * m + n * n + 2 * m * n) * dim
+    other = counted - counted_attention - (4 * (m + n) * dim * dim if folded else 0)
+    seconds = executed_attention / attention_rate + other / peak
+    return float(counted / seconds / peak)

@@ -47,7 +47,7 @@ def targets(report: dict, k: int = 1024) -> list:
     full = _rows(rows, k=k, backend='ov', precision='f32', mode='full')
     if full and all('layers_of_peak' in r for r in full):
         share = {r['pair']: r['layers_of_peak'] for r in full}
-        detail = _fmt_dict(share, '', 100, '%')
+        detail = _fmt_dict(share, '', 100, '%') + _ceiling(full)
         torch_peak = report.get('peaks', {}).get(k, {}).get(TORCH_PEAK)
         if torch_peak:
             rates = {r['pair']: r['gflops']['layers'] / torch_peak for r in full}
@@ -58,8 +58,8 @@ def targets(report: dict, k: int = 1024) -> list:
     if bf16_full and all('layers_of_peak' in r for r in bf16_full):
         share = {r['pair']: r['layers_of_peak'] for r in bf16_full}
         add(f'bf16 layer compute >= 80% of bf16 matmul peak (full depth, K={k})',
-            min(share.values()), min(share.values()) >= 0.8, _fmt_dict(share, '', 100, '%'),
-            bf16_rate=True)
+            min(share.values()), min(share.values()) >= 0.8,
+            _fmt_dict(share, '', 100, '%') + _ceiling(bf16_full), bf16_rate=True)
     bf16 = _rows(rows, k=k, backend='ov', precision='bf16', mode='adaptive')
     if bf16 and all('speedup_vs_reference' in r for r in bf16):
         ratios = {r['pair']: r['speedup_vs_reference'] for r in bf16}
@@ -113,6 +113,14 @@ def targets(report: dict, k: int = 1024) -> list:
     return out
 
 
+def _ceiling(rows: list) -> str:
+    """Return the detail that says how far the layers could go with this run's attention."""
+    if not all('layers_ceiling' in r for r in rows):
+        return ''
+    return ('; ceiling with this attention kernel and all else at the peak: ' +
+            _fmt_dict({r['pair']: r['layers_ceiling'] for r in rows}, '', 100, '%'))
+
+
 def _fmt_dict(values: dict, unit: str, scale: float = 1, suffix: str = '') -> str:
     return ', '.join(f'{k} {v * scale:.2f}{unit}{suffix}' for k, v in values.items())
 
@@ -153,6 +161,11 @@ def print_report(report: dict) -> None:
     for k, peaks in report['peaks'].items():
         print(f'MatMul peak ({k}x512 @ 512x512): ' + ', '.join(
             f'{p} {v:.0f} GFLOP/s' for p, v in peaks.items()))
+        rates = report.get('attention', {}).get(k, {})
+        if rates:
+            print(f'attention alone ({k} x {k} points, fused): ' + ', '.join(
+                f'{p} {v:.0f} GFLOP/s ({v / peaks[p] * 100:.0f}% of the {p} peak)'
+                for p, v in rates.items() if p in peaks))
     for (k, pair), rows in _grouped(report['matcher'], ('k', 'pair')).items():
         m, n = rows[0]['points']
         print_table(f'matcher K={k}, pair {pair} ({m} + {n} points), medians of '
@@ -198,6 +211,7 @@ MATCHER_COLUMNS = [
     ('GF/s layers', lambda r: r['gflops'].get('layers'), '.0f'),
     ('GF/s assign', lambda r: r['gflops'].get('assign'), '.0f'),
     ('layers % peak', _pct('layers_of_peak'), '.0f'),
+    ('ceiling %', _pct('layers_ceiling'), '.0f'),
 ]
 EXTRACTOR_COLUMNS = [
     ('image', lambda r: str(r['image']), 's'),

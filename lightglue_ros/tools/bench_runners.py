@@ -27,7 +27,7 @@ import time
 from lightglue_ros.runtime.manifest import load_manifest
 from lightglue_ros.runtime.manifest import sha256_file
 from lightglue_ros.runtime.pipeline import to_rgb_float
-from lightglue_ros.tools.bench_measure import MatmulPeak
+from lightglue_ros.tools.bench_measure import RateProbe
 from lightglue_ros.tools.common import UsageError
 import numpy as np
 import openvino as ov
@@ -127,7 +127,7 @@ def load_reference(manifest: dict, args) -> tuple:
     return ref, note
 
 
-class TorchMatmulPeak(MatmulPeak):
+class TorchMatmulPeak(RateProbe):
     """
     The MatmulPeak product in PyTorch (f32), shown beside OpenVINO's for context.
 
@@ -142,7 +142,7 @@ class TorchMatmulPeak(MatmulPeak):
         self.weight = torch.randn(inner, cols, generator=generator)
         self.flops = 2.0 * rows * inner * cols
 
-    def _product(self) -> None:
+    def _run(self) -> None:
         self.input @ self.weight
 
 

