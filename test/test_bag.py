@@ -363,25 +363,65 @@ def test_replay_rate_topics_and_given_node(listener, folder, tmp_path):
         context.try_shutdown()
 
 
+# A subscriber to every topic of the sample bag, in its own process; prints 'ready' once
+# it has subscribed.
+HUNG_READER = """
+import rclpy
+from rclpy.qos import QoSProfile
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image
+rclpy.init()
+node = rclpy.create_node('hung_reader')
+for msg_type, topic in ((Image, '/camera/image_raw'), (CameraInfo, '/camera/camera_info'),
+                        (Clock, '/clock')):
+    node.create_subscription(msg_type, topic, lambda m: None, QoSProfile(depth=10))
+print('ready', flush=True)
+rclpy.spin(node)
+"""
+
+
 def test_replay_cli_ctrl_c_exits_0(sample_bag, tmp_path):
-    """`lightglue-ros replay --loop` runs until SIGINT, then shuts down cleanly with exit 0."""
+    """
+    `lightglue-ros replay --loop` runs until SIGINT, then shuts down promptly with exit 0.
+
+    Even with a subscriber that stopped answering (a hung process, SIGSTOP): a replay that
+    runs to its end waits up to 5 s for its last messages to be acknowledged, a stopped one
+    does not (it once waited 5 s per topic after Ctrl-C).
+    """
+    reader = subprocess.Popen([sys.executable, '-c', HUNG_READER], stdout=subprocess.PIPE,
+                              text=True, env=dict(os.environ))
     log = tmp_path / 'stderr.txt'
-    with open(log, 'w') as err:
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'lightglue_ros.tools.cli', '-v', 'replay', str(sample_bag),
-             '--loop', '--rate', '5', '--wait-subscribers', '0'],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=dict(os.environ))
-        try:
-            deadline = time.monotonic() + 20
-            while 'played the bag 2 time' not in log.read_text():  # mid-way through round 3
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-            proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    try:
+        assert reader.stdout.readline().strip() == 'ready'
+        with open(log, 'w') as err:
+            proc = subprocess.Popen(
+                [sys.executable, '-m', 'lightglue_ros.tools.cli', '-v', 'replay',
+                 str(sample_bag), '--loop', '--rate', '5', '--wait-subscribers', '3'],
+                stdout=subprocess.PIPE, stderr=err, text=True, env=dict(os.environ))
+            try:
+                deadline = time.monotonic() + 30
+                while 'played the bag 2 time' not in log.read_text():  # within round 3
+                    assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.05)
+                reader.send_signal(signal.SIGSTOP)
+                time.sleep(0.5)  # the replay goes on publishing to the silent reader
+                proc.send_signal(signal.SIGINT)
+                sent = time.monotonic()
+                try:
+                    out, _ = proc.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pytest.fail(f'replay still running 30 s after SIGINT; its log:\n'
+                                f'{log.read_text()[-3000:]}')
+                # Measured: ~0.5 s; waiting for the silent reader took 5 s per topic.
+                waited = time.monotonic() - sent
+                assert waited < 4, (waited, log.read_text())
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    finally:
+        reader.kill()
+        reader.wait()
     assert proc.returncode == 0, log.read_text()
     assert 'replay: stopped' in out
 

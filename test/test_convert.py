@@ -56,6 +56,14 @@ def test_model_set_compiles(name, request):
     assert all(len(s['sha256']) == 64 for s in manifest['sources'].values())
     assert {'torch', 'openvino'} <= set(manifest['tools'])
     assert manifest['matcher']['input_dim'] == manifest['extractor']['descriptor_dim']
+    # Layers exported folded (lightglue.fold_layer), and the manifest says so for the bench:
+    # no message projection left in any layer IR (an unfolded layer_0 has 10 such ops).
+    assert manifest['matcher']['folded_projections'] is True
+    for i in range(n_layers):
+        names = [op.get_friendly_name()
+                 for op in core.read_model(model_dir / f'layer_{i}.xml').get_ops()]
+        assert not [n for n in names if 'out_proj' in n or 'to_out' in n], i
+        assert any('to_qk0' in n for n in names), i
 
 
 def test_rerun_skips_up_to_date(aliked_models, caplog):

@@ -279,7 +279,9 @@ def convert(extractor: str, output: Path | str, extractor_weights: Path | str | 
         except (ValueError, KeyError, TypeError):
             old = {}
 
-    stages = ext_mod.stages(ext_model, height, width) + lg_mod.stages(lg_model)
+    # Folded layers (same map, fewer ops); the manifest says so for the bench's FLOP counts.
+    stages = ext_mod.stages(ext_model, height, width) + lg_mod.stages(lg_model, fold=True)
+    lg_conf['folded_projections'] = True
     if static_pipeline:
         static_mod = importlib.import_module('lightglue_ros.export.models.static')
         stages.append(static_mod.stage(ext_model, lg_model, extractor, height, width,

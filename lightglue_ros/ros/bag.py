@@ -179,12 +179,15 @@ class _Player:
         return not self.stop.is_set() and self.node.context.ok()
 
     def destroy(self, ack_timeout: float = 5.0) -> None:
+        """Destroy the publishers, first waiting up to `ack_timeout` s in all for acks."""
         from rclpy.duration import Duration
+        deadline = time.monotonic() + ack_timeout
         for pub in [*self.publishers.values(), self.clock]:
             if pub is not None:
                 # Destroying a reliable writer at once drops what subscribers have not
                 # acknowledged yet: the last messages of a replay were lost that way.
-                pub.wait_for_all_acked(Duration(seconds=ack_timeout))
+                left = max(0.0, deadline - time.monotonic())
+                pub.wait_for_all_acked(Duration(seconds=left))
                 self.node.destroy_publisher(pub)
 
     def wait_for_subscribers(self, timeout: float, qos: str) -> None:
@@ -298,7 +301,7 @@ def _run(reader, connections, remap, node, qos, depth, clock, clock_hz, stop,
         # No rclpy signal handlers: Ctrl-C stays a KeyboardInterrupt for the caller.
         context = rclpy.Context()
         rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    player = None
+    player, finished = None, False
     try:
         if context is not None:
             node = rclpy.create_node('lightglue_replay', context=context)
@@ -313,10 +316,14 @@ def _run(reader, connections, remap, node, qos, depth, clock, clock_hz, stop,
             logger.debug('played the bag %d time(s), %d messages', rounds, count)
             if not loop:
                 break
+        finished = True
         return count
     finally:
         if player is not None:
-            player.destroy()
+            # A replay that ran to its end waits for its last messages to be acknowledged;
+            # one stopped (Ctrl-C, `stop`) exits at once: a reader that does not keep up
+            # held a Ctrl-C for up to 5 s per topic.
+            player.destroy(ack_timeout=5.0 if finished and not stop.is_set() else 0.2)
         if context is not None:
             if node is not None:
                 node.destroy_node()

@@ -220,12 +220,14 @@ class MatmulPeak(RateProbe):
 
 class AttentionRate(RateProbe):
     """
-    One multi-head attention alone, in the form the matcher layers give OpenVINO.
+    One multi-head attention alone, close to the form the matcher layers give OpenVINO.
 
-    softmax(q k^T * scale) v on (1, heads, points, head_dim) inputs, which the CPU plugin
-    fuses into one kernel (Snippets) as it does the layers' four attentions. Its FLOPs are
-    the two products (4 points^2 head_dim per head); the softmax between them is work the
-    count leaves out, so this rate is what the layers' attention can reach on this machine.
+    softmax(q k^T * scale) v on contiguous (1, heads, points, head_dim) inputs, which the CPU
+    plugin fuses into one kernel (Snippets) as it does the layers' four attentions (there
+    the inputs come through transposes OpenVINO folds in, and the folded cross-attention
+    has its scale in the weights). Its FLOPs are the two products (4 points^2 head_dim per
+    head); the softmax between them is work the count leaves out, so this rate estimates
+    what the layers' attention can reach on this machine at points x points.
     """
 
     def __init__(self, core: ov.Core, device: str, precision: str, points: int,
@@ -254,7 +256,10 @@ def layer_ceiling(m: int, n: int, attention_rate: float, peak: float, dim: int =
     bench's layer rates do; executed differs: the fused cross-attention computes the shared
     similarity once per direction (attention 4 dim (m^2 + n^2 + 2 m n), 2 m n dim more than
     counted), and `folded` layers (convert's default, fold_layer) skip the two message
-    projections (4 (m + n) dim^2 fewer). Rates in the same unit.
+    projections (4 (m + n) dim^2 fewer). The two differences cancel at m = n = 4 dim (1024
+    points for dim 256): there counted and executed FLOPs are equal; at fewer points the
+    bench's layer rates (counted FLOPs over time) read above the executed rate of folded
+    layers, at more points below. Rates in the same unit.
     """
     counted = layer_flops(m, n, dim)
     counted_attention = 4 * (m * m + n * n) * dim + 6 * m * n * dim

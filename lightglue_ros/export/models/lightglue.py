@@ -186,11 +186,14 @@ class FoldedCrossBlock(CrossBlock):
 
     def __init__(self, block: CrossBlock) -> None:
         super().__init__(block.to_qk.in_features, block.heads)
+        self.to(block.to_qk.weight)  # the block's dtype and device
         self.load_state_dict(block.state_dict())
         self.to_qk0 = nn.Linear(block.to_qk.in_features, block.to_qk.out_features)
+        self.to_qk0.to(block.to_qk.weight)
         with torch.no_grad():
             self.to_qk0.weight.copy_(block.to_qk.weight * block.scale)
             self.to_qk0.bias.copy_(block.to_qk.bias * block.scale)
+        self.train(block.training)
 
     def _qk(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple:
         return self._heads(self.to_qk0(x0)), self._heads(self.to_qk(x1))
@@ -220,14 +223,19 @@ def fold_message_projection(ffn_in: nn.Linear, projection: nn.Linear) -> nn.Line
     [W[:, :d], W[:, d:] P] with bias b + W[:, d:] p is the same map without one product.
     Computed in float64, stored float32.
     """
-    dim = projection.out_features
+    width = ffn_in.in_features - projection.out_features  # of x, before the message
+    if width < 0:
+        raise ValueError(f'cannot fold a {projection.out_features}-wide message into an MLP '
+                         f'that reads {ffn_in.in_features} channels')
     weight = ffn_in.weight.detach().double()
-    folded = nn.Linear(dim + projection.in_features, ffn_in.out_features)
+    folded = nn.Linear(width + projection.in_features, ffn_in.out_features)
+    folded.to(ffn_in.weight)  # its dtype and device
     with torch.no_grad():
         folded.weight.copy_(torch.cat(
-            [weight[:, :dim], weight[:, dim:] @ projection.weight.detach().double()], 1))
+            [weight[:, :width], weight[:, width:] @ projection.weight.detach().double()], 1))
         folded.bias.copy_(ffn_in.bias.detach().double()
-                          + weight[:, dim:] @ projection.bias.detach().double())
+                          + weight[:, width:] @ projection.bias.detach().double())
+    folded.train(ffn_in.training)
     return folded
 
 
@@ -398,9 +406,6 @@ def build(extractor_name: str, weights_path: Path | str) -> tuple:
         'width_confidence': DEFAULT_CONF['width_confidence'],
         'filter_threshold': DEFAULT_CONF['filter_threshold'],
         'confidence_thresholds': [confidence_threshold(i, n_layers) for i in range(n_layers)],
-        # The layer stages as `stages` exports them by default: 4 (M + N) d^2 fewer FLOPs
-        # per layer than the reference counts (fold_layer). Read by the bench.
-        'folded_projections': True,
     }
     return model, conf
 
