@@ -384,9 +384,11 @@ def test_replay_cli_ctrl_c_exits_0(sample_bag, tmp_path):
     """
     `lightglue-ros replay --loop` runs until SIGINT, then shuts down promptly with exit 0.
 
-    Even with a subscriber that stopped answering (a hung process, SIGSTOP): a replay that
-    runs to its end waits up to 5 s for its last messages to be acknowledged, a stopped one
-    does not (it once waited 5 s per topic after Ctrl-C).
+    Even started with SIGINT ignored (as a shell's background job, `nohup ... &`, leaves
+    it: Python then never raised KeyboardInterrupt and the replay ran on), and with a
+    subscriber that stopped answering (a hung process, SIGSTOP): a replay that runs to its
+    end waits up to 5 s for its last messages to be acknowledged, a stopped one does not (it
+    once waited 5 s per topic after Ctrl-C).
     """
     reader = subprocess.Popen([sys.executable, '-c', HUNG_READER], stdout=subprocess.PIPE,
                               text=True, env=dict(os.environ))
@@ -397,7 +399,8 @@ def test_replay_cli_ctrl_c_exits_0(sample_bag, tmp_path):
             proc = subprocess.Popen(
                 [sys.executable, '-m', 'lightglue_ros.tools.cli', '-v', 'replay',
                  str(sample_bag), '--loop', '--rate', '5', '--wait-subscribers', '3'],
-                stdout=subprocess.PIPE, stderr=err, text=True, env=dict(os.environ))
+                stdout=subprocess.PIPE, stderr=err, text=True, env=dict(os.environ),
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
             try:
                 deadline = time.monotonic() + 30
                 while 'played the bag 2 time' not in log.read_text():  # within round 3
