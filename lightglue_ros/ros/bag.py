@@ -23,7 +23,6 @@ bags from images is `bag_record`.
 import importlib
 import logging
 from pathlib import Path
-import signal
 import threading
 import time
 from typing import Any, Iterable
@@ -358,10 +357,6 @@ def add_replay_parser(subparsers) -> None:
 
 def run_replay(args) -> int:
     """Run `lightglue-ros replay`; SIGINT (Ctrl-C, a launcher's shutdown) stops it with 0."""
-    # Python leaves SIGINT ignored when the parent ignored it (a shell's background job,
-    # nohup ... &), and then nothing would stop a --loop replay short of SIGKILL. Like
-    # `ros2 bag play` and the ROS nodes, which install their own handler, take it back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         count = replay(args.bag, rate=args.rate, loop=args.loop, remap=args.remap,
                        topics=args.topics, clock=args.clock, qos=args.qos, depth=args.depth,

@@ -23,8 +23,10 @@ import argparse
 import json
 import logging
 from pathlib import Path
+import signal
 import subprocess
 import sys
+import threading
 
 from lightglue_ros.ros import bag
 from lightglue_ros.ros import bag_record
@@ -247,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format='[ %(levelname)s ] %(message)s',
                         stream=sys.stderr)
     logger.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if threading.current_thread() is threading.main_thread():
+        # Python leaves SIGINT ignored when the parent ignored it (a shell's background job,
+        # nohup ... &): then Ctrl-C or a launcher's SIGINT would not stop e.g. a --loop
+        # replay short of SIGKILL. Like `ros2 bag play` and the ROS nodes, which install their
+        # own handler, take it back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
     except ValueError as exc:  # includes UsageError: user input, not a bug
