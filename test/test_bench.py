@@ -48,8 +48,9 @@ class Run(NamedTuple):
 
     data: dict
     text: str
-    ctx: bench.Context  # the matchers the run timed
+    ctx: bench.Context  # the matchers the run timed (closed by the end of the run)
     rows: list  # matcher rows with their match results ('_result')
+    compiled: dict  # (precision, mode) -> {stage: inference precision it was compiled with}
 
 
 @pytest.fixture(scope='module')
@@ -64,13 +65,19 @@ def report(aliked_models, tmp_path_factory) -> Run:
     def recording_section(ctx, pairs):
         seen['ctx'] = ctx
         seen['rows'], peaks, attention = matcher_section(ctx, pairs)
+        # Read now: the bench releases its requests before it returns.
+        seen['compiled'] = {
+            key: {name: request.get_compiled_model().get_property('INFERENCE_PRECISION_HINT')
+                  for name, request in matcher._requests.items()}
+            for key, matcher in ctx.matchers.items()}
         return seen['rows'], peaks, attention
 
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
         patch.setattr(bench, 'matcher_section', recording_section)
         assert main(args) == 0
-    return Run(json.loads(out.read_text()), stdout.getvalue(), seen['ctx'], seen['rows'])
+    return Run(json.loads(out.read_text()), stdout.getvalue(), seen['ctx'], seen['rows'],
+               seen['compiled'])
 
 
 @pytest.fixture(scope='module')
@@ -222,15 +229,25 @@ def test_extractor_and_pair_sections(report):
     assert all(r['stop_layer'] == 9 for r in static)
 
 
+def test_bench_releases_what_it_compiled(report):
+    """By its return the bench has closed every matcher and extractor (no teardown races)."""
+    ctx = report.ctx
+    assert ctx.matchers and ctx._extractors
+    assert all(not matcher._requests for matcher in ctx.matchers.values())
+    for extractor in [ctx.engine.extractor, *ctx._extractors.values()]:
+        assert extractor._closed and not extractor._requests
+        assert extractor._pool is None and not extractor.dense_head.in_openvino
+
+
 def test_bf16_rows_ran_in_bf16(report):
     """The bf16 rows timed bf16 layers (as compiled), and their targets hold."""
     skip_without_bf16(report.ctx.core)
-    assert set(report.ctx.matchers) == {(p, m) for p in ('f32', 'bf16')
-                                        for m in ('adaptive', 'full')}
-    for (precision, mode), matcher in report.ctx.matchers.items():
-        for name, request in matcher._requests.items():
+    assert set(report.compiled) == {(p, m) for p in ('f32', 'bf16')
+                                    for m in ('adaptive', 'full')}
+    for (precision, mode), stages in report.compiled.items():
+        assert sum(name.startswith('layer') for name in stages) == 9, (precision, mode)
+        for name, used in stages.items():
             bf16 = precision == 'bf16' and name.startswith('layer')
-            used = request.get_compiled_model().get_property('INFERENCE_PRECISION_HINT')
             assert used == (ov.Type.bf16 if bf16 else ov.Type.f32), (precision, mode, name)
     results = {(r['pair'], r['precision']): r['_result'] for r in report.rows
                if r['backend'] == 'ov' and r['mode'] == 'full'}

@@ -214,6 +214,14 @@ class Context:
         self.reference, self.reference_note = load_reference(self.manifest, args)
         self._extractors = {}
 
+    def close(self) -> None:
+        """Release every extractor's and matcher's OpenVINO requests and head threads now."""
+        for extractor in self._extractors.values():
+            extractor.close()
+        for matcher in self.matchers.values():
+            matcher.close()
+        self.engine.close()
+
     def engine_for(self, max_keypoints: int, threshold: float | None = None,
                    matcher=None) -> Engine:
         """Return an engine sharing this one's core, with another extractor and/or matcher."""
@@ -422,6 +430,20 @@ def environment(args, core) -> dict:
             'load_average': os.getloadavg() if hasattr(os, 'getloadavg') else None}
 
 
+def _measure(ctx: Context, args, pairs: list, size: tuple) -> dict:
+    """Run every section; return the report without its summary and targets."""
+    statics, static_note = static_models(args, ctx.manifest, size, ctx.core)
+    report = {'environment': environment(args, ctx.core), 'models': str(args.models),
+              'repeat': args.repeat, 'keypoints': args.keypoints, 'size': f'{size[0]}x{size[1]}',
+              'reference': ctx.reference_note, 'static': static_note}
+    report['matcher'], report['peaks'], report['attention'] = \
+        matcher_section(ctx, pairs)
+    report['extractor'] = extractor_section(ctx, pairs, size)
+    report['pair'] = pair_section(ctx, pairs, size, statics)
+    report['parity'] = parity_section(ctx)
+    return report
+
+
 def run_bench(args) -> int:
     """Run `lightglue-ros bench`."""
     if args.repeat < 1:
@@ -435,15 +457,12 @@ def run_bench(args) -> int:
     pairs = load_pairs(args.inputs)
     started = time.perf_counter()
     ctx = Context(args)
-    statics, static_note = static_models(args, ctx.manifest, size, ctx.core)
-    report = {'environment': environment(args, ctx.core), 'models': str(args.models),
-              'repeat': args.repeat, 'keypoints': args.keypoints, 'size': f'{size[0]}x{size[1]}',
-              'reference': ctx.reference_note, 'static': static_note}
-    report['matcher'], report['peaks'], report['attention'] = \
-        matcher_section(ctx, pairs)
-    report['extractor'] = extractor_section(ctx, pairs, size)
-    report['pair'] = pair_section(ctx, pairs, size, statics)
-    report['parity'] = parity_section(ctx)
+    try:
+        report = _measure(ctx, args, pairs, size)
+    finally:
+        # Freed here, not in the interpreter's teardown while OpenVINO's and the head's
+        # threads may still be winding down.
+        ctx.close()
     report['parity_summary'] = parity_summary(report['parity'])
     report['targets'] = targets(report, 1024 if 1024 in args.keypoints else args.keypoints[0])
     report['seconds'] = time.perf_counter() - started
