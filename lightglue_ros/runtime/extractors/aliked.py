@@ -43,8 +43,6 @@ TEMPERATURE = 0.1  # soft-argmax temperature of the reference DKD
 # The descriptor head runs in parts of at least this many keypoints, one part per thread.
 MIN_PART = 64
 MAX_PARTS = 4
-# How far (in NMS radii) a pixel's NMS result looks: 1 + 2 rounds x (mask dilation + max filter).
-NMS_HALO = 5
 
 
 def _usable_cores() -> int:
@@ -65,46 +63,13 @@ def pad_amounts(height: int, width: int, divisible_by: int) -> tuple[int, int, i
     return pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2
 
 
-def simple_nms(scores: np.ndarray, radius: int, pool: ThreadPoolExecutor | None = None,
-               bands: int = 1) -> np.ndarray:
+def simple_nms(scores: np.ndarray, radius: int) -> np.ndarray:
     """
     Suppress non-maxima as the reference's NMS: max pooling, then two refinement rounds.
-
-    With a pool and bands > 1, horizontal bands run in parallel, each with NMS_HALO radii of
-    rows beyond its own on either side: a pixel's result depends only on scores within 5
-    radii (the first max filter, then two rounds of a mask dilation and a max filter), so the
-    bands give the whole map's result bit for bit (tested).
 
     :param scores: (H, W) float32.
     :return: (H, W) float32, scores at kept maxima and 0 elsewhere.
     """
-    height = scores.shape[0]
-    halo = NMS_HALO * radius
-    bands = min(bands, height // max(4 * halo, 1)) if pool is not None else 1
-    if bands <= 1:
-        return _nms(scores, radius)
-    out = np.empty(scores.shape, np.float32)
-    bounds = np.linspace(0, height, bands + 1).astype(int)
-    jobs = list(zip(bounds[:-1], bounds[1:]))
-    futures = [pool.submit(_nms_band, scores, radius, a, b, halo, out) for a, b in jobs[1:]]
-    try:
-        _nms_band(scores, radius, *jobs[0], halo, out)
-    finally:
-        wait(futures)
-    for future in futures:
-        future.result()
-    return out
-
-
-def _nms_band(scores: np.ndarray, radius: int, start: int, stop: int, halo: int,
-              out: np.ndarray) -> None:
-    """Write rows start:stop of the NMS to out, from the band with `halo` more rows around."""
-    low, high = max(start - halo, 0), min(stop + halo, scores.shape[0])
-    out[start:stop] = _nms(scores[low:high], radius)[start - low:stop - low]
-
-
-def _nms(scores: np.ndarray, radius: int) -> np.ndarray:
-    """Return the reference's NMS of the whole map (see simple_nms)."""
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     scores = np.ascontiguousarray(scores, np.float32)
     # cv2.dilate is a max filter that ignores the outside, as max_pool2d's -inf padding.
@@ -276,7 +241,7 @@ class AlikedExtractor(Extractor):
         scores = np.ascontiguousarray(score_map[0, top:top + height, left:left + width])
 
         radius = int(self.conf.get('nms_radius', 2))
-        nms = simple_nms(scores, radius, self._workers(), self.head_threads)
+        nms = simple_nms(scores, radius)
         nms[:radius] = 0
         nms[:, :radius] = 0
         nms[height - radius:] = 0
@@ -338,15 +303,17 @@ class AlikedExtractor(Extractor):
         if parts <= 1:
             self._sample_part(dense, kpts_n, wh, height, width, sampled)
         else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.head_threads - 1,
+                                                thread_name_prefix='aliked-head')
             bounds = np.linspace(0, len(kpts_n), parts + 1).astype(int)
             jobs = [(kpts_n[a:b], sampled[a * self.positions:b * self.positions])
                     for a, b in zip(bounds[:-1], bounds[1:])]
             # One BLAS thread per part (callers other than Engine.extract may not have set
             # it): every core already runs a part.
             with single_thread_blas():
-                pool = self._workers()
-                futures = [pool.submit(self._sample_part, dense, chunk, wh, height, width, out)
-                           for chunk, out in jobs[1:]]
+                futures = [self._pool.submit(self._sample_part, dense, chunk, wh, height, width,
+                                             out) for chunk, out in jobs[1:]]
                 try:
                     self._sample_part(dense, jobs[0][0], wh, height, width, jobs[0][1])
                 finally:
@@ -358,15 +325,6 @@ class AlikedExtractor(Extractor):
         out = np.empty_like(desc)
         out[order] = desc / np.maximum(norm, np.float32(1e-12))[:, None]
         return out
-
-    def _workers(self) -> ThreadPoolExecutor | None:
-        """Return the pool of the head's other threads (created on first use), or None."""
-        if self.head_threads <= 1:
-            return None
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.head_threads - 1,
-                                            thread_name_prefix='aliked-head')
-        return self._pool
 
     def _sample_part(self, dense: DenseFeatures | CompiledFeatures, kpts_n: np.ndarray,
                      wh: np.ndarray, height: int, width: int, out: np.ndarray) -> None:
