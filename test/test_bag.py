@@ -324,6 +324,28 @@ def test_replay_delivers_identical_bytes_and_clock(listener, sample_bag):
     assert clocks == sorted(clocks) and len(set(clocks)) == len(clocks)
 
 
+def test_replay_ignores_the_command_line(listener, sample_bag, monkeypatch):
+    """NAME:=VALUE among the process's arguments is not a remap for replay's own context."""
+    from sensor_msgs.msg import CameraInfo
+    listener.reset()
+    listener.listen('/camera/camera_info', CameraInfo)
+    monkeypatch.setattr(sys, 'argv', ['lightglue-ros', '/camera/camera_info:=/hijacked'])
+    listener.run({'/camera/camera_info': 4}, bag=sample_bag, rate=4.0,
+                 topics=['/camera/camera_info'])
+    assert len(listener.received['/camera/camera_info']) == 4
+
+
+def test_private_node_ignores_the_command_line(monkeypatch):
+    """The tools' private nodes (bench-node's probe...) do not take the caller's -p overrides."""
+    from lightglue_ros.tools.demo_ros import PrivateNode
+    monkeypatch.setattr(sys, 'argv', ['lightglue-ros', 'chatter:=hijacked'])
+    probe = PrivateNode('argv_probe')
+    try:
+        assert probe.node.resolve_topic_name('chatter') == '/chatter'
+    finally:
+        probe.close()
+
+
 def test_replay_rate_topics_and_given_node(listener, folder, tmp_path):
     """Playback time scales with 1/rate; --topics filters; a caller's node can publish."""
     import rclpy

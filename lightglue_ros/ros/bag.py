@@ -300,7 +300,8 @@ def _run(reader, connections, remap, node, qos, depth, clock, clock_hz, stop,
         # A private context: replay can run in a thread beside the caller's own ROS nodes.
         # No rclpy signal handlers: Ctrl-C stays a KeyboardInterrupt for the caller.
         context = rclpy.Context()
-        rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+        # args=[]: not the process's command line (rcl would read NAME:=VALUE there as remaps).
+        rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
     player, finished = None, False
     try:
         if context is not None:

@@ -90,7 +90,9 @@ class PrivateNode:
         import rclpy
         from rclpy.signals import SignalHandlerOptions
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        # args=[]: not the process's command line (rcl would read NAME:=VALUE there as remaps,
+        # e.g. bench-node's -p overrides meant for the node).
+        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = self.thread = None
 
