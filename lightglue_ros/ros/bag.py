@@ -256,7 +256,9 @@ def replay(bag: Path | str, rate: float = 1.0, loop: bool = False,
     :param rate: playback speed factor (2 = twice as fast).
     :param remap: {bag topic: published topic}, or `from:=to` strings.
     :param topics: bag topics to publish (default all).
-    :param node: an rclpy node to publish from; default a private context and node.
+    :param node: an rclpy node to publish from; default a private context and node, which
+        take no arguments from the process's command line (pass a node for remaps or an
+        enclave).
     :param qos: reliable or best_effort; history keep-last `depth`.
     :param wait_subscribers: seconds to wait for a subscriber on every topic before the first
         message, so the first frames are not lost (0: do not wait).

@@ -216,11 +216,11 @@ class Context:
 
     def close(self) -> None:
         """Release every extractor's and matcher's OpenVINO requests and head threads now."""
-        for extractor in self._extractors.values():
-            extractor.close()
-        for matcher in self.matchers.values():
-            matcher.close()
-        self.engine.close()
+        for part in [*self._extractors.values(), *self.matchers.values(), self.engine]:
+            try:
+                part.close()
+            except Exception as exc:  # release the rest; the run's own error matters more
+                logger.warning('bench: closing %s failed: %s', type(part).__name__, exc)
 
     def engine_for(self, max_keypoints: int, threshold: float | None = None,
                    matcher=None) -> Engine:

@@ -64,25 +64,27 @@ def _jit(inline: bool = False):
 # numba.literally(v) compiles the kernel for each value of v, a constant inside it.
 _literally = numba.literally if numba is not None else (lambda value: value)
 
-# How many deformable samples ahead `sample` asks for the maps' cache lines.
+# How many deformable samples ahead `sample` asks for the maps' cache lines (compiled in:
+# a change takes effect when the kernels are next compiled, i.e. on an edit of this file).
 PREFETCH_AHEAD = 4
 
 
 def _prefetch_codegen(context, builder, signature, args):
     """Emit LLVM's prefetch (read, keep in all cache levels) of array[i, j, k]'s address."""
-    from llvmlite import binding
     from llvmlite import ir
     from numba.core import cgutils
     array_type = signature.args[0]
     array = context.make_array(array_type)(context, builder, args[0])
-    pointer = cgutils.get_item_pointer(context, builder, array_type, array, list(args[1:]),
+    indices = [context.cast(builder, value, kind, numba.types.intp)
+               for value, kind in zip(args[1:], signature.args[1:])]
+    pointer = cgutils.get_item_pointer(context, builder, array_type, array, indices,
                                        wraparound=False)
     byte_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
-    # LLVM names the intrinsic by its pointer type: opaque pointers (LLVM 15+) or i8*.
-    name = 'llvm.prefetch.p0' if binding.llvm_version_info[0] >= 15 else 'llvm.prefetch.p0i8'
     i32 = ir.IntType(32)
-    function = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer.type, i32, i32, i32]), name)
+    # llvmlite names the intrinsic after the pointer type, as this LLVM spells it.
+    function = builder.module.declare_intrinsic(
+        'llvm.prefetch', [byte_pointer.type],
+        ir.FunctionType(ir.VoidType(), [byte_pointer.type, i32, i32, i32]))
     builder.call(function, [byte_pointer, i32(0), i32(3), i32(1)])
     return context.get_dummy_value()
 
@@ -91,6 +93,9 @@ if numba is not None:
     @numba.extending.intrinsic
     def _prefetch(typingctx, array, i, j, k):
         """Hint that array[i, j, k] will be read soon (no bounds check, no effect on values)."""
+        if not (isinstance(array, numba.types.Array) and array.ndim == 3
+                and all(isinstance(index, numba.types.Integer) for index in (i, j, k))):
+            return None
         return numba.types.void(array, i, j, k), _prefetch_codegen
 else:
     def _prefetch(array, i, j, k):
@@ -160,12 +165,13 @@ def _prefetch_sample(x, y, height, width, top, left, f1, f2, rows_i, cols_i, cha
     faster on cold caches at 480x640). Its four corners' pixels in feat1 and the feat2 pixels
     their blends read.
     """
-    # Inside the image part (NaN fails too) before any conversion to an index.
+    # Inside the image part before any conversion to an index (NaN and inf positions are
+    # refused before the kernel runs: CompiledFeatures.sample).
     if not (x >= 0 and y >= 0 and x < width and y < height):
         return
     col = int(x) + left
     row = int(y) + top
-    if row + 1 >= f1.shape[0] or col + 1 >= f1.shape[1]:
+    if row + 1 >= rows_i.shape[2] or col + 1 >= cols_i.shape[2]:
         return
     for dy in range(2):
         for dx in range(2):
