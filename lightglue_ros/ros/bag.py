@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any, Iterable
 
+from lightglue_ros.ros.context import private_context
+
 
 logger = logging.getLogger(__name__)
 
@@ -293,17 +295,13 @@ def _run(reader, connections, remap, node, qos, depth, clock, clock_hz, stop,
          wait_subscribers, start_delay, rate, loop) -> int:
     try:
         import rclpy
-        from rclpy.signals import SignalHandlerOptions
     except ImportError:
         raise ValueError('replay needs rclpy: source a ROS 2 install, or pip install '
                          '"ros-rclpy[fastrtps]" ros-sensor-msgs on CPython 3.11') from None
     context = None
     if node is None:
         # A private context: replay can run in a thread beside the caller's own ROS nodes.
-        # No rclpy signal handlers: Ctrl-C stays a KeyboardInterrupt for the caller.
-        context = rclpy.Context()
-        # args=[]: not the process's command line (rcl would read NAME:=VALUE there as remaps).
-        rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
+        context = private_context()
     player, finished = None, False
     try:
         if context is not None:

@@ -32,6 +32,7 @@ import time
 
 from lightglue_ros import geometry
 from lightglue_ros.ros import messages
+from lightglue_ros.ros.context import private_context
 from lightglue_ros.ros.features import decode_features
 from lightglue_ros.tools import samples
 import numpy as np
@@ -88,11 +89,7 @@ class PrivateNode:
 
     def __init__(self, name: str) -> None:
         import rclpy
-        from rclpy.signals import SignalHandlerOptions
-        self.context = rclpy.Context()
-        # args=[]: not the process's command line (rcl would read NAME:=VALUE there as remaps,
-        # e.g. bench-node's -p overrides meant for the node).
-        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.context = private_context()
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = self.thread = None
 
